@@ -370,3 +370,63 @@ def test_line_level_errors_and_the_batch_goes_on() -> None:
     assert out[5]["co2e_t"] == 1.1
     assert out[6]["id"] == "ok2"
     assert "error" not in out[6]
+
+
+@pytest.mark.parametrize("bad_id", [1.5, True, None, [1], "x" * 201])
+def test_invalid_id_is_named_id(bad_id: Any) -> None:
+    out = calc_one({"id": bad_id, "method": "heat", "amount": 1, "year": 2022})
+    assert out["error"]["field"] == "id"
+
+
+def test_a_year_without_a_vintage_blames_the_year() -> None:
+    out = calc_one(
+        {
+            "id": 1,
+            "method": "fuel_combustion",
+            "fuel": "diesel",
+            "amount": 1,
+            "unit": "t",
+            "year": 2010,
+        }
+    )
+    assert out["error"]["field"] == "year"
+
+
+def test_market_factor_and_residual_factor_together_is_an_error() -> None:
+    out = calc_one(
+        {
+            "id": 1,
+            "method": "electricity",
+            "amount": 1,
+            "unit": "MWh",
+            "basis": "market",
+            "factor": 0.5,
+            "residual_factor": 0.6,
+        }
+    )
+    assert out["error"]["field"] == "residual_factor"
+
+
+def test_explicit_ef_keeps_the_chinese_ncv() -> None:
+    out = calc_one(
+        {
+            "id": 1,
+            "method": "fuel_combustion",
+            "fuel": "diesel",
+            "amount": 1,
+            "unit": "t",
+            "year": 2022,
+            "ef_co2_kg_per_tj": 74100,
+        }
+    )
+    assert out["factors"][0]["key"] == "cn.fuel.diesel.ncv"
+    assert out["gases_t"]["CO2"] == pytest.approx(42.652 / 1000 * 74100 / 1000)
+
+
+def test_missing_data_file_is_a_factor_data_error(tmp_path: Any) -> None:
+    from shuangtan.errors import FactorDataError
+    from shuangtan.factors import FactorLibrary
+
+    (tmp_path / "VERSION").write_text("1", encoding="utf-8")
+    with pytest.raises(FactorDataError, match=r"sources\.toml"):
+        FactorLibrary.load(tmp_path)

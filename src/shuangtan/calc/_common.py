@@ -145,7 +145,8 @@ def make_result(
     """Assemble a :class:`CalcResult`: CO2e under ``gwp``, lineage and the annual rate."""
     total, gwp_factors = co2e(gases_t, gwp)
     per_year = total / years if years is not None else None
-    if not all(math.isfinite(v) for v in (total, *gases_t.values())):
+    extra = [v for v in (energy_gj, tce_t) if v is not None]
+    if not all(math.isfinite(v) for v in (total, *gases_t.values(), *extra)):
         raise InputError("is too large: the result overflows a double", field="amount")
     return CalcResult(
         method=method,

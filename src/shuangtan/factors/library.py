@@ -164,9 +164,15 @@ class FactorLibrary:
             directory if directory is not None else resources.files("shuangtan.factors") / "data"
         )
         digest = hashlib.sha256()
-        version_text = (root / "VERSION").read_text(encoding="utf-8").strip()
-        sources_raw = (root / "sources.toml").read_bytes()
-        names_raw = (root / "names.csv").read_bytes()
+        try:
+            version_text = (root / "VERSION").read_text(encoding="utf-8").strip()
+            sources_raw = (root / "sources.toml").read_bytes()
+            names_raw = (root / "names.csv").read_bytes()
+            factor_dir = list((root / "factors").iterdir())
+        except OSError as exc:
+            raise FactorDataError(
+                f"factor library at {root}: {exc.strerror}: {exc.filename}"
+            ) from None
         digest.update(sources_raw)
         digest.update(names_raw)
         sources = _parse_sources(sources_raw)
@@ -176,7 +182,7 @@ class FactorLibrary:
         factors: list[Factor] = []
         used_sources: set[str] = set()
         csv_files = sorted(
-            (entry for entry in (root / "factors").iterdir() if entry.name.endswith(".csv")),
+            (entry for entry in factor_dir if entry.name.endswith(".csv")),
             key=lambda entry: entry.name,
         )
         if not csv_files:

@@ -10,7 +10,11 @@ in constant memory. Two engines give byte-identical output:
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -23,6 +27,25 @@ __all__ = ["BatchSummary", "Engine", "decode_line", "iter_chunks", "run_batch"]
 
 Engine = Literal["record", "vector"]
 CHUNK_LINES = 32_768
+
+# The library a worker process computes with: set in the parent just before the pool forks, so
+# workers inherit it instead of loading it again.
+_worker_library: FactorLibrary | None = None
+_worker_engine: object = None
+
+
+def _work(chunk: list[bytes], first_line: int) -> tuple[bytes, int, int]:
+    # One engine per worker process, made on first use.
+    global _worker_engine
+    from shuangtan.services.vectorised import VectorEngine
+
+    if _worker_engine is None:
+        assert _worker_library is not None
+        _worker_engine = VectorEngine(_worker_library)
+    assert isinstance(_worker_engine, VectorEngine)
+    summary = BatchSummary()
+    out = _worker_engine.run_chunk(chunk, first_line, summary)
+    return out, summary.records, summary.failed
 
 
 @dataclass
@@ -81,6 +104,7 @@ def run_batch(
     library: FactorLibrary | None = None,
     engine: Engine = "vector",
     chunk_lines: int = CHUNK_LINES,
+    workers: int | None = None,
 ) -> BatchSummary:
     """Compute every line of ``source`` and write one JSON object per line to ``sink``.
 
@@ -95,7 +119,11 @@ def run_batch(
     engine : {"vector", "record"}
         Which engine computes the lines; both give identical output.
     chunk_lines : int
-        Lines held in memory at once.
+        Lines per chunk.
+    workers : int, optional
+        Processes for the vector engine; by default one per core. Chunks after the first go to
+        a pool (``fork``, so workers share the loaded library) with at most two chunks per
+        worker in flight, and are written in input order.
 
     Returns
     -------
@@ -107,13 +135,53 @@ def run_batch(
     if engine == "vector":
         from shuangtan.services.vectorised import VectorEngine
 
-        vector = VectorEngine(lib)
-        for chunk in iter_chunks(source, chunk_lines):
-            sink.write(vector.run_chunk(chunk, line_number, summary))
-            line_number += len(chunk)
+        chunks = iter_chunks(source, chunk_lines)
+        first = next(chunks, None)
+        if first is not None:
+            # The first chunk runs here: small batches never pay for a process pool.
+            sink.write(VectorEngine(lib).run_chunk(first, line_number, summary))
+            line_number += len(first)
+            count = workers if workers is not None else (os.cpu_count() or 1)
+            if count > 1 and "fork" in multiprocessing.get_all_start_methods():
+                _run_pool(chunks, line_number, sink, lib, count, summary)
+            else:
+                vector = VectorEngine(lib)
+                for chunk in chunks:
+                    sink.write(vector.run_chunk(chunk, line_number, summary))
+                    line_number += len(chunk)
     else:
         for chunk in iter_chunks(source, chunk_lines):
             sink.write(_record_chunk(chunk, line_number, lib, summary))
             line_number += len(chunk)
     sink.flush()
     return summary
+
+
+def _run_pool(
+    chunks: Iterator[list[bytes]],
+    line_number: int,
+    sink: BinaryIO,
+    library: FactorLibrary,
+    workers: int,
+    summary: BatchSummary,
+) -> None:
+    # Handed to the forked workers, see _work.
+    global _worker_library
+    _worker_library = library
+    context = multiprocessing.get_context("fork")
+    pending: deque[Future[tuple[bytes, int, int]]] = deque()
+
+    def drain_one() -> None:
+        out, records, failed = pending.popleft().result()
+        sink.write(out)
+        summary.records += records
+        summary.failed += failed
+
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for chunk in chunks:
+            pending.append(pool.submit(_work, chunk, line_number))
+            line_number += len(chunk)
+            while len(pending) >= 2 * workers:
+                drain_one()
+        while pending:
+            drain_one()

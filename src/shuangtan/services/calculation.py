@@ -85,9 +85,20 @@ class _Resolver:
         self.warnings: list[str] = []
 
     def select(self, key: str, *, region: str, gas: str = "", field: str | None = None) -> Factor:
-        factor = self.library.select(
-            key, region=region, gas=gas, year=self.year, allow_prior=self.allow_prior, field=field
-        )
+        try:
+            factor = self.library.select(
+                key,
+                region=region,
+                gas=gas,
+                year=self.year,
+                allow_prior=self.allow_prior,
+                field=field,
+            )
+        except FactorNotFoundError as exc:
+            # The factor exists, only not for this year: the year is what to change.
+            if self.library.vintages(key, gas=gas, region=region):
+                raise FactorNotFoundError(exc.message, field="year") from None
+            raise
         if (
             factor.match is MatchKind.LATEST
             and len(self.library.vintages(key, gas=gas, region=region)) > 1
@@ -139,12 +150,14 @@ def _fuel(r: FuelCombustionIn, lib: FactorLibrary, res: _Resolver) -> CalcResult
         if value is not None
     }
     physical = not calc.is_energy_unit(unit)
-    prefix = "ipcc2006.fuel" if r.defaults == "ipcc2006" or explicit_ef else "cn.fuel"
+    prefix = "ipcc2006.fuel" if r.defaults == "ipcc2006" else "cn.fuel"
+    if not physical and r.ncv is not None:
+        res.warnings.append(f"ncv is not used: the amount is already energy ({unit})")
     region = "GLOBAL" if prefix.startswith("ipcc") else "CN"
 
     def ncv() -> Factor | None:
         if not physical:
-            return None if r.ncv is None else Factor.from_input("ncv", r.ncv, f"GJ/{unit}")
+            return None
         if r.ncv is None and not lib.has(f"{prefix}.{fuel}.ncv", region=region):
             raise FactorNotFoundError(
                 f"no default net calorific value for {fuel} ({prefix}); give ncv [GJ/{unit}]",
@@ -217,6 +230,8 @@ def _electricity(r: ElectricityIn, lib: FactorLibrary, res: _Resolver) -> CalcRe
         raise InputError(
             "zero-emission instruments count only with basis market", field="green_amount"
         )
+    if market and r.factor is not None and r.residual_factor is not None:
+        raise InputError("give factor or residual_factor, not both", field="residual_factor")
     given = r.residual_factor if market and r.residual_factor is not None else r.factor
     if given is not None:
         name = "residual_factor" if given is r.residual_factor else "factor"
@@ -240,7 +255,7 @@ def _electricity(r: ElectricityIn, lib: FactorLibrary, res: _Resolver) -> CalcRe
             )
         factor = res.select(key, region=region, gas="CO2", field="year")
     if market:
-        if r.factor_kind == "average" and r.residual_factor is None and (r.green_amount or 0) > 0:
+        if r.factor_kind == "average" and given is None and (r.green_amount or 0) > 0:
             res.warnings.append(
                 "uncovered consumption is valued at the grid average, as in Chinese ETS practice; "
                 "GHG Protocol market-based accounting uses the residual mix (factor_kind residual)"

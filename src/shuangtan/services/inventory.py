@@ -96,6 +96,8 @@ def inventory_records(document: Mapping[str, Any]) -> Iterable[tuple[str, dict[s
     """The batch-contract records of a document: ``(source id, record)`` per source and month.
 
     Emission records carry ids ``<source>-<YYYY-MM>``; energy records ``<source>-<YYYY-MM>-tce``.
+    Sources marked ``tce_from_energy`` (steam, hot water) get their energy record from the heat
+    content the emission record computes, in :func:`compute_inventory`.
     """
     enterprise = document["enterprise"]
     year = int(enterprise["year"])
@@ -117,7 +119,7 @@ def inventory_records(document: Mapping[str, Any]) -> Iterable[tuple[str, dict[s
             }
             yield source["id"], record
             carrier = source.get("tce_carrier")
-            if carrier:
+            if carrier and not source.get("tce_from_energy"):
                 yield (
                     source["id"],
                     {
@@ -145,6 +147,7 @@ def compute_inventory(
     enterprise = document["enterprise"]
     emissions: dict[str, list[CalcResult]] = defaultdict(list)
     energy: dict[str, list[float]] = defaultdict(list)
+    sources = {source["id"]: source for source in document["sources"]}
     for source_id, record in inventory_records(document):
         try:
             result = calculate(record, lib)
@@ -153,8 +156,23 @@ def compute_inventory(
         if result.method == "energy_tce":
             assert result.tce_t is not None
             energy[source_id].append(result.tce_t)
-        else:
-            emissions[source_id].append(result)
+            continue
+        emissions[source_id].append(result)
+        source = sources[source_id]
+        if source.get("tce_from_energy") and result.energy_gj is not None:
+            tce = calculate(
+                {
+                    "id": f"{record['id']}-tce",
+                    "method": "energy_tce",
+                    "carrier": source["tce_carrier"],
+                    "amount": result.energy_gj,
+                    "unit": "GJ",
+                    "year": record["year"],
+                },
+                lib,
+            )
+            assert tce.tce_t is not None
+            energy[source_id].append(tce.tce_t)
     totals = []
     for source in document["sources"]:
         results = emissions[source["id"]]
@@ -217,7 +235,10 @@ _LABELS = {
 
 
 def _fmt(value: float, places: int = 2) -> str:
-    # Presentation only: guideline reports show tonnes to two decimals.
+    # Presentation only: guideline reports show tonnes to two decimals; small masses of
+    # high-GWP gases keep four significant digits so they do not print as 0.00.
+    if value and abs(value) < 10 ** (1 - places):
+        return f"{value:.4g}"
     return f"{value:,.{places}f}"
 
 
@@ -259,4 +280,5 @@ def render_tables(inventory: Inventory, *, lang: str = "zh") -> list[Table]:
         summary.add_row(t["scope_n"].format(n=scope), _fmt(value))
     for gas, mass in inventory.by_gas().items():
         summary.add_row(f"{gas} (t)", _fmt(mass, 3))
+    summary.add_row(t["tce"], _fmt(inventory.tce_t))
     return [main, summary]

@@ -240,5 +240,10 @@ def parse_record(record: Any) -> RecordIn:
         # Report the error of the earliest field in the record, as a person reads it.
         order = {name: i for i, name in enumerate(record)}
         error = min(errors, key=lambda e: order.get(e["loc"][0] if e["loc"] else "", -1))
-        field = ".".join(str(part) for part in error["loc"]) or "$"
+        loc = error["loc"]
+        if loc and loc[0] == "id" and error["type"] != "missing":
+            raise InputError(
+                "must be text (at most 200 characters) or a whole number", field="id"
+            ) from None
+        field = ".".join(str(part) for part in loc) or "$"
         raise InputError(_message(error, method), field=field) from None

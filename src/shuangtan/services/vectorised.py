@@ -201,30 +201,6 @@ _BUILDERS: Final[
 }
 
 
-def _group_key(record: dict[str, Any], amount_field: str) -> tuple[Any, ...] | None:
-    """Everything but id and amount, with types (1, True and 1.0 must not share a plan).
-
-    Not sorted: records of one shape list their fields in one order, and another order only
-    makes another plan.
-    """
-    items = []
-    for key, value in record.items():
-        kind = value.__class__
-        if kind not in _SCALAR_TYPES:
-            return None
-        if key != "id" and key != amount_field:
-            items.append((key, kind, value))
-    return tuple(items)
-
-
-def _fast_id(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and len(value) <= 200
-
-
 class VectorEngine:
     """Computes chunks of decoded lines, vectorising groups of common shapes.
 
@@ -276,31 +252,43 @@ class VectorEngine:
             except orjson.JSONDecodeError:
                 slow.append((i, None))
                 continue
-            key = None
-            amount: float = 0.0
-            if isinstance(record, dict):
+            field = None
+            if record.__class__ is dict:
                 method = record.get("method")
-                field = AMOUNT_FIELD.get(method) if isinstance(method, str) else None
-                if field is not None:
-                    raw = record.get(field)
-                    if (
-                        isinstance(raw, (int, float))
-                        and raw.__class__ is not bool
-                        and raw >= 0
-                        and _fast_id(record.get("id"))
-                    ):
-                        amount = float(raw)
-                        key = _group_key(record, field)
-            if key is None:
+                field = AMOUNT_FIELD.get(method) if method.__class__ is str else None
+            if field is None:
                 slow.append((i, record))
                 continue
-            group = groups.get(key)
+            record_id = record.get("id")
+            amount = record.get(field)
+            kind = amount.__class__
+            id_kind = record_id.__class__
+            if not (
+                (kind is float or kind is int)
+                and amount >= 0
+                and (id_kind is int or (id_kind is str and len(record_id) <= 200))
+            ):
+                slow.append((i, record))
+                continue
+            # The group key: every other field with its value and type (1, True and 1.0 must
+            # not share a plan), built by C-level calls. Unhashable values fail the lookup and
+            # take the per-record path.
+            del record["id"]
+            del record[field]
+            key = (tuple(record.items()), tuple(map(type, record.values())))
+            try:
+                group = groups.get(key)
+            except TypeError:
+                slow.append((i, None))
+                continue
             if group is None:
-                groups[key] = (record, [i], [record["id"]], [amount])
+                record["id"] = record_id
+                record[field] = amount
+                groups[key] = (record, [i], [record_id], [float(amount)])
             else:
                 group[1].append(i)
-                group[2].append(record["id"])
-                group[3].append(amount)
+                group[2].append(record_id)
+                group[3].append(float(amount))
         failed = 0
         for key, (representative, indices, ids, amounts) in groups.items():
             plan = self._plan(key, representative)
@@ -329,8 +317,9 @@ class VectorEngine:
         result = plan.compute(a)
         gases = {gas: values.tolist() for gas, values in result.gases.items()}
         bad = np.zeros(len(a), dtype=bool) if result.invalid is None else result.invalid.copy()
-        for values in result.gases.values():
-            bad |= ~np.isfinite(values)
+        for values in (*result.gases.values(), result.energy_gj, result.tce_t):
+            if values is not None:
+                bad |= ~np.isfinite(values)
         energy = result.energy_gj.tolist() if result.energy_gj is not None else None
         tce = result.tce_t.tolist() if result.tce_t is not None else None
         gwp = plan.gwp
@@ -344,19 +333,28 @@ class VectorEngine:
                 continue
             if single:
                 mass = gases[only_gas][j]
-                # fsum of one term is the term, except that it turns -0.0 into 0.0: so does + 0.0.
-                co2e = (mass if only_gwp is None else mass * only_gwp) + 0.0
-                masses = {only_gas: present(mass)}
+                shown = present(mass)
+                masses = {only_gas: shown}
+                if only_gwp is None:
+                    # CO2e of a CO2 mass is the mass: fsum([m]) == m + 0.0, and present() adds 0.0.
+                    out_co2e = shown
+                else:
+                    co2e = mass * only_gwp + 0.0
+                    if not math.isfinite(co2e):
+                        slow.append((index, None))
+                        continue
+                    out_co2e = present(co2e)
             else:
                 terms = [gases[g][j] if m is None else gases[g][j] * m for g, m in gwp.items()]
                 co2e = math.fsum(terms) if terms else 0.0
                 masses = {g: present(gases[g][j]) for g in gwp}
-            if not math.isfinite(co2e):
-                slow.append((index, None))
-                continue
+                if not math.isfinite(co2e):
+                    slow.append((index, None))
+                    continue
+                out_co2e = present(co2e)
             out = dict(template)
             out["id"] = ids[j]
-            out["co2e_t"] = present(co2e)
+            out["co2e_t"] = out_co2e
             out["gases_t"] = masses
             if energy is not None:
                 out["energy_gj"] = present(energy[j])
