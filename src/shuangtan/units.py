@@ -179,6 +179,7 @@ def is_unit(unit: str) -> bool:
     return True
 
 
+@cache
 def dimension_of(unit: str) -> str:
     """The physical dimension of a unit, as text (``"[mass]"``, ``"[length] ** 3"``).
 

@@ -121,6 +121,7 @@ class FactorLibrary:
         self._by_key: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for key, gas, region in self._vintages:
             self._by_key[key].append((gas, region))
+        self._gwp_sets: dict[str, GwpSet] = {}
         self._names: dict[str, dict[str, Name]] = defaultdict(dict)
         self._lookup: dict[str, dict[str, str]] = defaultdict(dict)
         for name in names:
@@ -254,9 +255,9 @@ class FactorLibrary:
 
     def has(self, key: str, *, gas: str = "", region: str | None = None) -> bool:
         """Whether any vintage exists for the key (and gas and region, when given)."""
-        return any(
-            g == gas and (region is None or r == region) for g, r in self._by_key.get(key, ())
-        )
+        if region is not None:
+            return (key, gas, region) in self._vintages
+        return any(g == gas for g, _ in self._by_key.get(key, ()))
 
     def regions(self, key: str) -> tuple[str, ...]:
         """The regions a key has rows for, sorted."""
@@ -349,12 +350,17 @@ class FactorLibrary:
         UnknownNameError
             The library has no such set.
         """
+        cached = self._gwp_sets.get(name)
+        if cached is not None:
+            return cached
         key = _GWP_PREFIX + name.lower()
         pairs = list(self._by_key.get(key, ()))
         if not pairs:
             raise UnknownNameError("GWP set", name, field=field, known=self.gwp_set_names())
         values = {gas: self._vintages[(key, gas, region)][-1] for gas, region in pairs}
-        return GwpSet(name=name.upper(), values=values)
+        gwp = GwpSet(name=name.upper(), values=values)
+        self._gwp_sets[name] = gwp  # the library is immutable, so a set never changes
+        return gwp
 
     def gwp_set_names(self) -> tuple[str, ...]:
         """Names of the GWP sets in the library."""

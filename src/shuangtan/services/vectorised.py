@@ -46,7 +46,8 @@ AMOUNT_FIELD: Final = {
     "gas_release": "amount",
     "energy_tce": "amount",
 }
-_SCALAR_TYPES: Final = frozenset({str, int, float, bool, type(None)})
+#: Plans kept across chunks; older ones are dropped first, so memory stays bounded.
+MAX_PLANS: Final = 4096
 
 
 class SummaryLike(Protocol):
@@ -217,6 +218,8 @@ class VectorEngine:
     def _plan(self, key: tuple[Any, ...], record: dict[str, Any]) -> _Plan | None:
         if key in self._plans:
             return self._plans[key]
+        if len(self._plans) >= MAX_PLANS:
+            del self._plans[next(iter(self._plans))]
         plan: _Plan | None = None
         try:
             result = calculate(record, self.library)
@@ -234,8 +237,9 @@ class VectorEngine:
                 for gas in result.gases_t:
                     gwp[gas] = None if gas in ("CO2", CO2E) else by_gas[gas]
                 template = result_object(None, result, self.library.version)
-                template["factors"] = orjson.Fragment(orjson.dumps(template["factors"]))
-                template["warnings"] = orjson.Fragment(orjson.dumps(template["warnings"]))
+                # bytes(bytearray(…)) drops the spare capacity orjson leaves on its results.
+                for name in ("factors", "warnings"):
+                    template[name] = orjson.Fragment(bytes(bytearray(orjson.dumps(template[name]))))
                 plan = _Plan(result.method, compute, gwp, template)
         self._plans[key] = plan
         return plan
@@ -291,6 +295,10 @@ class VectorEngine:
                 group[3].append(float(amount))
         failed = 0
         for key, (representative, indices, ids, amounts) in groups.items():
+            if len(indices) == 1 and key not in self._plans:
+                # A shape seen once is cheaper through the per-record path than as a plan.
+                slow.append((indices[0], None))
+                continue
             plan = self._plan(key, representative)
             if plan is None:
                 slow.extend((i, None) for i in indices)
