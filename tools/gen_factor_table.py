@@ -31,6 +31,7 @@ from pathlib import Path
 
 from shuangtan.domain import Factor
 from shuangtan.factors import FactorLibrary, Source
+from shuangtan.factors.schema import FACTOR_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "methodology" / "factors.md"
@@ -49,19 +50,7 @@ STATUS_LEGEND = (
     "| unconfirmed | domain knowledge or a single unchecked source: verify before relying on it |",
 )
 
-COLUMNS = (
-    "key",
-    "gas",
-    "region",
-    "value",
-    "unit",
-    "valid_from",
-    "valid_to",
-    "source",
-    "clause",
-    "status",
-    "notes",
-)
+COLUMNS = FACTOR_COLUMNS
 
 
 def family(key: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -126,21 +126,7 @@ class Factor:
         """The same factor, recorded as found by ``match``."""
         if match is self.match:
             return self
-        return Factor(
-            key=self.key,
-            gas=self.gas,
-            region=self.region,
-            value=self.value,
-            unit=self.unit,
-            valid_from=self.valid_from,
-            valid_to=self.valid_to,
-            source_id=self.source_id,
-            source_title=self.source_title,
-            clause=self.clause,
-            status=self.status,
-            match=match,
-            notes=self.notes,
-        )
+        return replace(self, match=match)
 
     def lineage(self) -> dict[str, Any]:
         """The JSON-ready record of this factor for a result's lineage."""
