@@ -108,7 +108,6 @@ _DEFINITIONS: Final[tuple[str, ...]] = (
     "tonne_km = tonne * kilometer",
 )
 
-_GASES_IN_UNITS: Final[tuple[str, ...]] = ("CO2e", "CO2", "CH4", "N2O", "C")
 _EMISSION_UNIT = re.compile(
     r"^(?P<mass>kg|g|t|kt|Mt|lb)(?P<gas>CO2e|CO2|CH4|N2O|C)?(?:/(?P<per>.+))?$"
 )
@@ -337,7 +336,3 @@ def parse_emission_unit(unit: str) -> EmissionUnit:
         _parse(per)
     return EmissionUnit(mass_unit=match.group("mass"), gas=match.group("gas"), per_unit=per)
 
-
-def known_gas_tags() -> tuple[str, ...]:
-    """Gas tags recognised inside emission units."""
-    return _GASES_IN_UNITS
