@@ -335,4 +335,3 @@ def parse_emission_unit(unit: str) -> EmissionUnit:
     if per is not None:
         _parse(per)
     return EmissionUnit(mass_unit=match.group("mass"), gas=match.group("gas"), per_unit=per)
-
