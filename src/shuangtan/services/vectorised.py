@@ -81,7 +81,7 @@ def _role(result: CalcResult, suffix: str) -> Factor | None:
 
 
 def _fuel_compute(record: dict[str, Any], result: CalcResult) -> Callable[[Array], _Outputs] | None:
-    if any(k in record for k in ("carbon_per_unit",)):
+    if "carbon_per_unit" in record:
         return None
     unit = record["unit"]
     ncv = _role(result, ".ncv")
@@ -303,7 +303,7 @@ class VectorEngine:
             if plan is None:
                 slow.extend((i, None) for i in indices)
                 continue
-            failed += self._fill(plan, indices, ids, amounts, outputs, slow)
+            self._fill(plan, indices, ids, amounts, outputs, slow)
         for i, _ in slow:
             record_bytes, ok = self._slow(lines[i], first_line + i)
             outputs[i] = record_bytes
@@ -320,7 +320,7 @@ class VectorEngine:
         amounts: list[float],
         outputs: list[bytes | None],
         slow: list[tuple[int, Any]],
-    ) -> int:
+    ) -> None:
         a = np.asarray(amounts, dtype=np.float64)
         result = plan.compute(a)
         gases = {gas: values.tolist() for gas, values in result.gases.items()}
@@ -369,7 +369,6 @@ class VectorEngine:
             if tce is not None:
                 out["tce_t"] = present(tce[j])
             outputs[index] = orjson.dumps(out) + b"\n"
-        return 0
 
     def _slow(self, line: bytes, number: int) -> tuple[bytes, bool]:
         from shuangtan.services.batch import decode_line
