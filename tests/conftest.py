@@ -31,3 +31,31 @@ def calc_one(record: dict[str, Any]) -> dict[str, Any]:
     out = run_lines([orjson.dumps(record)])
     parsed: dict[str, Any] = orjson.loads(out)
     return parsed
+
+
+# --- the platform: databases on both backends, a small world, an API client -----------------
+
+from collections.abc import Iterator  # noqa: E402
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from tests.platform_fixtures import Database, database, db  # noqa: E402, F401
+from tests.world import World, build_world  # noqa: E402
+
+
+@pytest.fixture
+def world(db: Database) -> World:  # noqa: F811
+    """The small world of ``tests/world.py`` in an empty database of each backend."""
+    return build_world(db.engine)
+
+
+@pytest.fixture
+def client(db: Database) -> Iterator[TestClient]:  # noqa: F811
+    """An API client on the backend's database."""
+    from shuangtan.adapters.settings import Settings
+    from shuangtan.web.app import create_app
+
+    app = create_app(Settings(database_url=db.url))
+    with TestClient(app) as test_client:
+        yield test_client
+    app.state.shuangtan.engine.dispose()

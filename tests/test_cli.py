@@ -77,11 +77,11 @@ def test_empty_input_is_fine() -> None:
 
 
 def test_demo_prints_the_sample_inventory() -> None:
-    done = shuangtan("demo", "--lang", "en")
+    done = shuangtan("demo", "sample", "--lang", "en")
     assert done.returncode == 0, done.stderr
     assert "GHG inventory 2022" in done.stdout
     assert "Purchased electricity" in done.stdout
-    done = shuangtan("demo")
+    done = shuangtan("demo", "sample")
     assert "温室气体排放清单" in done.stdout
 
 

@@ -1,15 +1,19 @@
 """The ``shuangtan`` command line: a thin front door over the services.
 
-``shuangtan calc [FILE]``   the batch calculation contract (JSON Lines in, JSON Lines out)
-``shuangtan demo``          the inventory of the bundled sample enterprise, as a table
-``shuangtan factors …``     search and validate the factor library
+``shuangtan calc [FILE]``       the batch calculation contract (JSON Lines in, JSON Lines out)
+``shuangtan serve``             the platform: REST API on http://127.0.0.1:8000/api/v1
+``shuangtan db …``              migrate the database (upgrade, downgrade, current)
+``shuangtan demo load|sample``  load the demo park; print the sample enterprise's inventory
+``shuangtan user create|token`` accounts, roles and API tokens
+``shuangtan inventory …``       recompute inventories (after a factor-library update)
+``shuangtan factors …``         search and validate the factor library
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -27,6 +31,14 @@ app = typer.Typer(
 )
 factors_app = typer.Typer(help="Browse and check the factor library.", no_args_is_help=True)
 app.add_typer(factors_app, name="factors")
+demo_app = typer.Typer(help="The demo park and the sample enterprise.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+db_app = typer.Typer(help="Database migrations (SHUANGTAN_DATABASE_URL).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="Accounts, roles and API tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+inventory_app = typer.Typer(help="Inventories of the organisation tree.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
 
 _err = Console(stderr=True)
 
@@ -83,8 +95,8 @@ def calc(
     raise typer.Exit(1 if summary.failed else 0)
 
 
-@app.command()
-def demo(
+@demo_app.command("sample")
+def demo_sample(
     lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
 ) -> None:
     """Compute and print the inventory of the bundled sample enterprise (a year of data)."""
@@ -155,6 +167,302 @@ def factors_validate(
         raise _fail(f"DIRECTORY: {exc}", 2) from None
     typer.echo(
         f"ok: {len(library)} factors, {len(library.sources)} sources, version {library.version}"
+    )
+
+
+# --- the platform: database, demo, accounts, server ---------------------------------------
+
+
+def _settings() -> Any:
+    from shuangtan.adapters.settings import Settings
+
+    try:
+        return Settings.from_env()
+    except ShuangtanError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _database(*, must_be_current: bool = True) -> tuple[Any, Any]:
+    """The settings and an engine; refuses a database that is not at the newest migration."""
+    from sqlalchemy.exc import OperationalError
+
+    from shuangtan.adapters.db.engine import make_engine
+    from shuangtan.adapters.db.migrate import current_revision, head_revision
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    if must_be_current:
+        try:
+            current = current_revision(engine)
+        except OperationalError as exc:
+            raise _fail(f"cannot reach the database: {exc.orig}", 1) from None
+        if current != head_revision():
+            raise _fail(
+                f"the database is at migration {current or '(empty)'}, not {head_revision()}:"
+                " run `shuangtan db upgrade` first",
+                1,
+            )
+    return settings, engine
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or migrate the database up to REVISION (the newest by default)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shuangtan.adapters.db.migrate import upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.database_url, revision)
+    except SQLAlchemyError as exc:
+        raise _fail(f"migration failed: {exc}", 1) from None
+    typer.echo(f"database {_safe_url(settings.database_url)} at revision {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision; base drops every table.")],
+) -> None:
+    """Migrate the database down to REVISION (``base`` removes every table: data are lost)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shuangtan.adapters.db.migrate import downgrade
+
+    settings = _settings()
+    try:
+        downgrade(settings.database_url, revision)
+    except SQLAlchemyError as exc:
+        raise _fail(f"migration failed: {exc}", 1) from None
+    typer.echo(f"database {_safe_url(settings.database_url)} at revision {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision and the newest one."""
+    from shuangtan.adapters.db.migrate import current_revision, head_revision
+
+    _, engine = _database(must_be_current=False)
+    typer.echo(f"current: {current_revision(engine) or '(empty)'}  head: {head_revision()}")
+
+
+@demo_app.command("load")
+def demo_load(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when the demo is already loaded.")
+    ] = False,
+    seed: Annotated[int, typer.Option(min=0, max=2**31 - 1)] = 2026,
+) -> None:
+    """Load the demo park (22+ enterprises, 2 years of monthly data) and its demo accounts."""
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.demo import DEMO_PASSWORD, is_loaded, load_demo
+    from shuangtan.services.calculation import default_library
+
+    _, engine = _database()
+    console = Console()
+    with Session(engine) as session:
+        if is_loaded(session):
+            if if_empty:
+                typer.echo("demo park already loaded")
+                return
+            raise _fail("the demo park is already loaded (use --if-empty to skip)", 1)
+        try:
+            loaded = load_demo(
+                session, default_library(), seed=seed, progress=lambda m: console.print(f"  {m}")
+            )
+        except ShuangtanError as exc:
+            session.rollback()
+            raise _fail(str(exc), 1) from None
+        session.commit()
+    console.print(
+        f"demo loaded: {loaded.organizations} organizations, {loaded.sources} sources,"
+        f" {loaded.meters} meters, {loaded.activity} activity data,"
+        f" {loaded.inventories} inventories; park id {loaded.park_id} ({loaded.park_code})"
+    )
+    console.print(
+        f"demo logins (password [bold]{DEMO_PASSWORD}[/], for the demo only): "
+        + ", ".join(sorted({u for u, _, _ in loaded.users}))
+    )
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            "--role",
+            help="ROLE or ROLE@ORG_CODE, repeatable: platform_admin, org_admin@JS-SGX…",
+        ),
+    ],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    display_name: Annotated[str, typer.Option(help="Name shown in the dashboard.")] = "",
+) -> None:
+    """Create a user with roles on organisation subtrees."""
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.repositories import SYSTEM, Store
+
+    _, engine = _database()
+    password = _read_password(password_stdin)
+    with Session(engine) as session:
+        store = Store(session, SYSTEM)
+        try:
+            grants: list[tuple[str, int | None]] = []
+            for spec in role:
+                name, _, code = spec.partition("@")
+                grants.append((name, store.org_by_code(code).id if code else None))
+            user = store.create_user(username, password, display_name=display_name, grants=grants)
+        except (ShuangtanError, ValueError) as exc:
+            session.rollback()
+            raise _fail(f"{exc}", 1) from None
+        session.commit()
+        typer.echo(f"user {user.username} created (id {user.id}) with {', '.join(role)}")
+
+
+@user_app.command("token")
+def user_token(
+    username: Annotated[str, typer.Argument(help="The user the token acts for.")],
+    name: Annotated[str, typer.Option(help="What the token is for (gateway-01, etl…).")],
+    scope: Annotated[list[str], typer.Option("--scope", help="read and/or write.")] = ["read"],  # noqa: B006
+    days: Annotated[int | None, typer.Option(min=1, max=3650, help="Expiry [days].")] = None,
+    revoke: Annotated[
+        int | None, typer.Option(help="Revoke the token with this id instead.", min=1)
+    ] = None,
+) -> None:
+    """Issue an API token (printed once) or revoke one."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.models import User
+    from shuangtan.adapters.db.repositories import Accounts
+
+    _, engine = _database()
+    with Session(engine) as session:
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise _fail(f"USERNAME: no user {username!r}", 1)
+        accounts = Accounts(session)
+        try:
+            if revoke is not None:
+                accounts.revoke(user.id, revoke)
+                session.commit()
+                typer.echo(f"token {revoke} revoked")
+                return
+            row, secret = accounts.issue_token(
+                user,
+                kind="api",
+                scopes=scope,
+                name=name,
+                hours=None if days is None else days * 24.0,
+            )
+        except ShuangtanError as exc:
+            session.rollback()
+            raise _fail(str(exc), 1) from None
+        session.commit()
+        _err.print(f"token {row.id} for {username} ({row.scopes}); it is shown only now:")
+        typer.echo(secret)
+
+
+@inventory_app.command("recompute")
+def inventory_recompute(
+    org: Annotated[str | None, typer.Option(help="Organisation code.")] = None,
+    period: Annotated[str | None, typer.Option(help="2025, 2025-Q1 or 2025-03.")] = None,
+    stale: Annotated[
+        bool, typer.Option("--stale", help="Every inventory computed with another library version.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Recorded with the new version.")] = "",
+) -> None:
+    """Recompute inventories; prints each one's change."""
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.repositories import SYSTEM, Store
+    from shuangtan.services.calculation import default_library, present
+    from shuangtan.services.inventories import parse_period, recompute
+
+    if stale == (org is not None):
+        raise _fail("give either --org CODE --period P, or --stale")
+    _, engine = _database()
+    library = default_library()
+    with Session(engine) as session:
+        store = Store(session, SYSTEM)
+        try:
+            if stale:
+                targets = store.stale_inventories(library.version)
+                why = reason or f"factor library updated to {library.version}"
+            else:
+                if period is None:
+                    raise _fail("--period: required with --org")
+                targets = [(store.org_by_code(org or "").id, parse_period(period).label)]
+                why = reason or "requested from the command line"
+            for org_id, label in targets:
+                _, version, computed, diff = recompute(
+                    store, library, org_id, parse_period(label), reason=why
+                )
+                delta = "" if diff is None else f" (Δ {diff['co2e_t']['delta']} tCO2e)"
+                total = present(computed.co2e_t)
+                typer.echo(f"{computed.org.code} {label} v{version}: {total} tCO2e{delta}")
+        except ShuangtanError as exc:
+            session.rollback()
+            raise _fail(str(exc), 1) from None
+        session.commit()
+        typer.echo(f"{len(targets)} inventories recomputed")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Serve the platform: REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), /health."""
+    import logging
+
+    import uvicorn
+
+    from shuangtan.web.app import RequestIdFilter
+
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise _fail(f"--log-level: must be debug, info, warning or error, not {log_level!r}")
+    settings, _ = _database()
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    )
+    logging.basicConfig(level=log_level.upper(), handlers=[handler], force=True)
+    _err.print(
+        f"shuangtan {__version__} on http://{host}:{port}/  (API http://{host}:{port}/api/v1,"
+        f" docs http://{host}:{port}/api/v1/docs; database {_safe_url(settings.database_url)})",
+        highlight=False,
+    )
+    uvicorn.run(
+        "shuangtan.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        log_config=None,
     )
 
 

@@ -13,7 +13,11 @@ traceback. Domain errors know nothing about HTTP or exit codes; front doors map 
     │   └── UnknownNameError       a fuel, region, gas, species or carrier not in the library
     ├── FactorError
     │   └── FactorNotFoundError    no factor for the key, gas, region and date asked for
-    └── FactorDataError            the packaged factor data break their schema (a bug, not input)
+    ├── FactorDataError            the packaged factor data break their schema (a bug, not input)
+    ├── NotFoundError              not there, or not visible to the caller
+    ├── PermissionDeniedError      visible, but the caller's roles or token do not allow it
+    ├── AuthenticationError        no valid credentials
+    └── ConflictError              contradicts stored data (duplicate code, non-empty parent)
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "AuthenticationError",
+    "ConflictError",
     "FactorDataError",
     "FactorError",
     "FactorNotFoundError",
     "InputError",
+    "NotFoundError",
+    "PermissionDeniedError",
     "ShuangtanError",
     "UnitMismatchError",
     "UnknownNameError",
@@ -94,3 +102,19 @@ class FactorNotFoundError(FactorError):
 
 class FactorDataError(ShuangtanError):
     """The packaged factor data break their schema. A defect of the data, not of the input."""
+
+
+class NotFoundError(ShuangtanError):
+    """The thing asked for does not exist, or the caller may not see it (the two look alike)."""
+
+
+class PermissionDeniedError(ShuangtanError):
+    """The caller sees the thing but its roles or token scopes do not allow the action."""
+
+
+class AuthenticationError(ShuangtanError):
+    """No valid credentials: a wrong password, an unknown, expired or revoked token."""
+
+
+class ConflictError(ShuangtanError):
+    """The request contradicts stored data: a duplicate code, a non-empty organisation…"""

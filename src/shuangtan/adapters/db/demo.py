@@ -1,0 +1,204 @@
+"""Load the demo park (``services.demo_park``) into the database, with its demo accounts.
+
+The demo accounts share one published password and exist for trying the platform on a laptop;
+``shuangtan demo load`` says so every time it runs, and the README repeats it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shuangtan.adapters.db.models import ActivityDatum, Organization
+from shuangtan.adapters.db.repositories import SYSTEM, Store, utcnow
+from shuangtan.domain.platform import OrgKind, Role
+from shuangtan.factors import FactorLibrary
+from shuangtan.services.demo_park import DemoPark, build_demo_park
+from shuangtan.services.inventories import month_bounds, parse_period, recompute
+
+__all__ = ["DEMO_PASSWORD", "DemoLoad", "demo_users", "is_loaded", "load_demo"]
+
+#: Published on purpose: demo accounts only, never for real data.
+DEMO_PASSWORD = "shuangtan-demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLoad:
+    """What a load created."""
+
+    organizations: int
+    sources: int
+    meters: int
+    activity: int
+    inventories: int
+    park_id: int
+    park_code: str
+    users: tuple[tuple[str, str, str], ...]  # (username, role, organisation code)
+
+
+def is_loaded(session: Session, park: DemoPark | None = None) -> bool:
+    """Whether the demo park's organisations are already in the database."""
+    park = park or build_demo_park()
+    first = park.orgs[0].code
+    return bool(
+        session.scalar(
+            select(func.count()).select_from(Organization).where(Organization.code == first)
+        )
+    )
+
+
+def demo_users(park: DemoPark) -> tuple[tuple[str, str, str | None], ...]:
+    """The demo accounts: (username, role, organisation code or None for platform-wide)."""
+    region = next(o for o in park.orgs if o.kind == OrgKind.REGION)
+    park_org = next(o for o in park.orgs if o.kind == OrgKind.PARK)
+    enterprises = [o for o in park.orgs if o.kind == OrgKind.ENTERPRISE]
+    return (
+        ("admin", Role.PLATFORM_ADMIN.value, None),
+        ("regulator", Role.REGULATOR.value, region.code),
+        ("park", Role.ORG_ADMIN.value, park_org.code),
+        ("enterprise", Role.ORG_ADMIN.value, enterprises[0].code),
+        ("verifier", Role.VERIFIER.value, enterprises[1].code),
+        ("verifier", Role.VERIFIER.value, enterprises[2].code),
+    )
+
+
+def load_demo(
+    session: Session,
+    library: FactorLibrary,
+    *,
+    seed: int = 2026,
+    progress: Callable[[str], None] | None = None,
+) -> DemoLoad:
+    """Create the demo park, its accounts and its annual inventories in one transaction.
+
+    The caller commits. Every activity datum is stored as ``imported``; every inventory is
+    computed with ``library`` and stored as version 1.
+    """
+    say = progress or (lambda _message: None)
+    park = build_demo_park(seed)
+    store = Store(session, SYSTEM)
+    ids: dict[str, int] = {}
+    say(f"organizations: {len(park.orgs)}")
+    for org in park.orgs:
+        created = store.create_org(
+            {
+                "parent_id": ids[org.parent_code] if org.parent_code else None,
+                "kind": org.kind,
+                "code": org.code,
+                "name_zh": org.name_zh,
+                "name_en": org.name_en,
+                "sector": org.sector,
+                "region": org.region,
+                "address": org.address_zh,
+                "credit_code": org.credit_code,
+            }
+        )
+        ids[org.code] = created.id
+        for econ in org.economics:
+            store.put_economics(
+                created.id,
+                econ.year,
+                {
+                    "output_value_10k_cny": econ.output_value_10k_cny,
+                    "value_added_10k_cny": econ.value_added_10k_cny,
+                    "employees": econ.employees,
+                    "floor_area_m2": econ.floor_area_m2,
+                    "production": [
+                        {"product_zh": zh, "product_en": en, "amount": amount, "unit": unit}
+                        for zh, en, amount, unit in econ.production
+                    ],
+                },
+            )
+    say(f"emission sources: {len(park.sources)}")
+    source_ids: dict[str, int] = {}
+    source_units: dict[str, str] = {}
+    for src in park.sources:
+        created_source = store.create_source(
+            {
+                "org_id": ids[src.org_code],
+                "code": src.code,
+                "name_zh": src.name_zh,
+                "name_en": src.name_en,
+                "category": src.category,
+                "method": src.method,
+                "params": dict(src.params),
+                "amount_field": src.amount_field,
+                "unit": src.unit,
+                "tce_carrier": src.tce_carrier,
+                "tce_from_energy": src.tce_from_energy,
+                "active": True,
+            }
+        )
+        source_ids[src.code] = created_source.id
+        source_units[src.code] = src.unit
+    say(f"meters: {len(park.meters)}")
+    for meter in park.meters:
+        store.create_meter(
+            {
+                "org_id": ids[meter.org_code],
+                "source_id": source_ids[meter.source_code] if meter.source_code else None,
+                "code": meter.code,
+                "name_zh": meter.name_zh,
+                "name_en": meter.name_en,
+                "carrier": meter.carrier,
+                "unit": meter.unit,
+                "kind": meter.kind,
+                "multiplier": meter.multiplier,
+            }
+        )
+    say(f"activity data: {len(park.activity)} monthly values")
+    now = utcnow()
+    rows = []
+    for act in park.activity:
+        start, end = month_bounds(act.year, act.month)
+        rows.append(
+            ActivityDatum(
+                source_id=source_ids[act.source_code],
+                period_start=start,
+                period_end=end,
+                amount=act.amount,
+                unit=source_units[act.source_code],
+                origin="imported",
+                note="demo data",
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    session.add_all(rows)
+    session.flush()
+    say("accounts: " + ", ".join(sorted({u for u, _, _ in demo_users(park)})))
+    users: dict[str, int] = {}
+    created_users: list[tuple[str, str, str]] = []
+    for username, role, org_code in demo_users(park):
+        if username not in users:
+            user = store.create_user(
+                username, DEMO_PASSWORD, display_name=f"demo {username}", grants=()
+            )
+            users[username] = user.id
+        store.grant(users[username], role, ids[org_code] if org_code else None)
+        created_users.append((username, role, org_code or "*"))
+    targets = [
+        o.code for o in park.orgs if o.kind in (OrgKind.REGION, OrgKind.PARK, OrgKind.ENTERPRISE)
+    ]
+    count = 0
+    for year in park.years:
+        period = parse_period(str(year))
+        say(f"inventories {year}: {len(targets)} organizations")
+        for code in targets:
+            recompute(store, library, ids[code], period, reason="demo load")
+            count += 1
+    park_org = next(o for o in park.orgs if o.kind == OrgKind.PARK)
+    return DemoLoad(
+        organizations=len(park.orgs),
+        sources=len(park.sources),
+        meters=len(park.meters),
+        activity=len(rows),
+        inventories=count,
+        park_id=ids[park_org.code],
+        park_code=park_org.code,
+        users=tuple(created_users),
+    )

@@ -1,0 +1,321 @@
+"""The platform's tables, as SQLAlchemy 2 declarative models.
+
+Conventions
+-----------
+- Timestamps are naive UTC (``DateTime`` without a zone), as the architecture fixes; front
+  doors add the zone when presenting.
+- Masses are ``*_t`` [t], energies ``*_tce`` [tce]; floats are double precision on every backend.
+- JSON columns are ``JSONB`` on PostgreSQL and JSON text on SQLite.
+- ``organizations.path`` is the materialised path ``/1/5/12/`` of ids from the root: a subtree
+  is a prefix, which is how every query is scoped to the caller's organisations.
+
+Every schema change is an Alembic migration in ``migrations/versions``; a test checks that the
+models and the migrations agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "ActivityDatum",
+    "ApiToken",
+    "Base",
+    "EmissionSource",
+    "Inventory",
+    "InventoryItem",
+    "Meter",
+    "OrgEconomics",
+    "Organization",
+    "RoleGrant",
+    "User",
+]
+
+# Deterministic constraint names, so migrations can drop them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        dict[str, Any]: JsonType,
+        list[Any]: JsonType,
+        float: Double(),
+        dt.datetime: DateTime(),
+    }
+
+
+class Organization(Base):
+    """A node of the organisation tree: region, park, enterprise, facility, or a verifier body."""
+
+    __tablename__ = "organizations"
+    # Subtree queries are prefix matches on the path; PostgreSQL needs pattern ops for them to
+    # use an index under a non-C collation.
+    __table_args__ = (
+        Index("ix_organizations_path_prefix", "path", postgresql_ops={"path": "text_pattern_ops"}),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    sector: Mapped[str | None] = mapped_column(String(40))
+    region: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(400), default="")
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    economics: Mapped[list[OrgEconomics]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan", order_by="OrgEconomics.year"
+    )
+
+
+class OrgEconomics(Base):
+    """Economic data of an organisation for one year, for intensity metrics."""
+
+    __tablename__ = "org_economics"
+    __table_args__ = (UniqueConstraint("org_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    year: Mapped[int] = mapped_column(Integer)
+    output_value_10k_cny: Mapped[float | None]
+    value_added_10k_cny: Mapped[float | None]
+    employees: Mapped[int | None] = mapped_column(Integer)
+    floor_area_m2: Mapped[float | None]
+    #: ``[{"product_zh", "product_en", "amount", "unit"}]``
+    production: Mapped[list[Any]] = mapped_column(default=list)
+
+    organization: Mapped[Organization] = relationship(back_populates="economics")
+
+
+class EmissionSource(Base):
+    """An emission source (or sink) of a facility or enterprise, and how to compute it."""
+
+    __tablename__ = "emission_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(40))
+    #: The calculation record's fields other than id, method, year, gwp and the amount.
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    amount_field: Mapped[str] = mapped_column(String(40))
+    unit: Mapped[str] = mapped_column(String(40))
+    tce_carrier: Mapped[str | None] = mapped_column(String(40))
+    tce_from_energy: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Meter(Base):
+    """A meter: what it measures, in which unit, and which source it feeds."""
+
+    __tablename__ = "meters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("emission_sources.id", ondelete="SET NULL"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    carrier: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    multiplier: Mapped[float] = mapped_column(default=1.0)
+    interval_s: Mapped[int] = mapped_column(Integer, default=900)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class ActivityDatum(Base):
+    """The activity of one source over one period (normally a calendar month)."""
+
+    __tablename__ = "activity_data"
+    __table_args__ = (
+        UniqueConstraint("source_id", "period_start", "period_end"),
+        Index("ix_activity_data_period", "period_start", "period_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("emission_sources.id", ondelete="RESTRICT"), index=True
+    )
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    #: Exclusive end: a month is ``[2025-03-01, 2025-04-01)``.
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[float]
+    unit: Mapped[str] = mapped_column(String(40))
+    origin: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: Incremented on every correction; inventories record the version they used.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Inventory(Base):
+    """One computed version of an organisation's inventory for one period.
+
+    A recomputation adds a version and marks the previous one superseded; versions are never
+    edited, so any two can be compared.
+    """
+
+    __tablename__ = "inventories"
+    __table_args__ = (
+        UniqueConstraint("org_id", "period", "version"),
+        Index("ix_inventories_current", "org_id", "period", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"))
+    period: Mapped[str] = mapped_column(String(10))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    library_version: Mapped[str] = mapped_column(String(40))
+    gwp_set: Mapped[str] = mapped_column(String(10))
+    co2e_t: Mapped[float]
+    energy_tce: Mapped[float]
+    #: The whole API document (totals, breakdowns, the rolled-up tree), frozen at compute time.
+    summary: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    computed_at: Mapped[dt.datetime]
+    computed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    items: Mapped[list[InventoryItem]] = relationship(
+        back_populates="inventory", cascade="all, delete-orphan", order_by="InventoryItem.id"
+    )
+
+
+class InventoryItem(Base):
+    """One source's result within an inventory version, with its inputs and lineage."""
+
+    __tablename__ = "inventory_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inventory_id: Mapped[int] = mapped_column(
+        ForeignKey("inventories.id", ondelete="CASCADE"), index=True
+    )
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("emission_sources.id", ondelete="SET NULL")
+    )
+    source_code: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[int] = mapped_column(Integer)
+    scope: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(40))
+    method: Mapped[str] = mapped_column(String(40))
+    co2e_t: Mapped[float]
+    energy_tce: Mapped[float | None]
+    gases_t: Mapped[dict[str, Any]]
+    #: The factors used, each once: the lineage.
+    factors: Mapped[list[Any]]
+    #: The activity data used: ``[{"id", "period_start", "amount", "unit", "version"}]``.
+    activity: Mapped[list[Any]]
+    warnings: Mapped[list[Any]]
+
+    inventory: Mapped[Inventory] = relationship(back_populates="items")
+
+
+class User(Base):
+    """A person or a service account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    #: argon2id hash (PHC string); never the password.
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+    last_login_at: Mapped[dt.datetime | None]
+
+    grants: Mapped[list[RoleGrant]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="RoleGrant.id"
+    )
+
+
+class RoleGrant(Base):
+    """A role held by a user on an organisation subtree (platform admins hold it everywhere)."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("user_id", "org_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(20))
+
+    user: Mapped[User] = relationship(back_populates="grants")
+
+
+class ApiToken(Base):
+    """A bearer token: a login (``access``, ``session``) or a long-lived API token (``api``).
+
+    Only the SHA-256 of the secret is stored; the secret is shown once, when issued.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Space-separated scopes: ``read``, ``write``.
+    scopes: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]

@@ -1,0 +1,66 @@
+"""Settings read from the environment, once, at the front door.
+
+``SHUANGTAN_DATABASE_URL``
+    SQLAlchemy URL of the platform database. Default: the SQLite file ``var/shuangtan.db``
+    under the working directory. PostgreSQL: ``postgresql+psycopg://user@host:5432/dbname``.
+``SHUANGTAN_TOKEN_HOURS``
+    Lifetime of a login token [h]. Default 12.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from shuangtan.errors import InputError
+
+__all__ = ["DEFAULT_SQLITE", "Settings"]
+
+DEFAULT_SQLITE = Path("var") / "shuangtan.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The platform's settings.
+
+    Attributes
+    ----------
+    database_url : str
+        SQLAlchemy URL of the database.
+    token_hours : float
+        Lifetime of tokens issued by a password login. [h]
+    """
+
+    database_url: str
+    token_hours: float = 12.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (the process environment by default).
+
+        Raises
+        ------
+        InputError
+            A variable is set to something unusable; the field names the variable.
+        """
+        env = os.environ if environ is None else environ
+        url = env.get("SHUANGTAN_DATABASE_URL", "").strip()
+        if not url:
+            url = f"sqlite:///{DEFAULT_SQLITE}"
+        elif not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise InputError(
+                "must be a sqlite:/// or postgresql+psycopg:// URL",
+                field="SHUANGTAN_DATABASE_URL",
+            )
+        if url.startswith("postgresql:"):
+            # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
+            url = "postgresql+psycopg:" + url.removeprefix("postgresql:")
+        hours_text = env.get("SHUANGTAN_TOKEN_HOURS", "12")
+        try:
+            hours = float(hours_text)
+        except ValueError:
+            raise InputError("must be a number of hours", field="SHUANGTAN_TOKEN_HOURS") from None
+        if not 0 < hours <= 24 * 366:
+            raise InputError("must be > 0 and ≤ 8784", field="SHUANGTAN_TOKEN_HOURS")
+        return cls(database_url=url, token_hours=hours)

@@ -1,0 +1,208 @@
+"""The FastAPI application: REST API under ``/api/v1``, ``/health``, one error body everywhere.
+
+Every response carries ``X-Request-ID`` (the caller's, if it sent a sane one, else a new one);
+the same id is in every log line of the request and in error bodies.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shuangtan import __version__
+from shuangtan.adapters.db.engine import make_engine, make_sessionmaker
+from shuangtan.adapters.db.migrate import current_revision
+from shuangtan.adapters.settings import Settings
+from shuangtan.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ShuangtanError,
+)
+from shuangtan.factors import FactorLibrary
+from shuangtan.services.calculation import default_library
+from shuangtan.web.deps import AppState
+from shuangtan.web.errors import PayloadTooLargeError
+from shuangtan.web.schemas import ErrorBody, Health
+
+__all__ = ["create_app", "request_id"]
+
+log = logging.getLogger("shuangtan.web")
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    500: "internal_error",
+}
+
+#: Error responses every API route may give, for the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": code.replace("_", " ")}
+    for status, code in _STATUS_CODES.items()
+    if status in (401, 403, 404, 409, 413, 422)
+}
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def _error(
+    status: int, field: str | None, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {
+        "code": _STATUS_CODES.get(status, "error"),
+        "field": field,
+        "message": message,
+        "request_id": request_id.get(),
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "$"
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "json_invalid":
+        return f"the body is not valid JSON: {error.get('ctx', {}).get('error', '')}".rstrip(": ")
+    message = str(error.get("msg", "is invalid"))
+    return message[0].lower() + message[1:] if message else "is invalid"
+
+
+def create_app(
+    settings: Settings | None = None, *, library: FactorLibrary | None = None
+) -> FastAPI:
+    """Build the application.
+
+    Parameters
+    ----------
+    settings : Settings or None
+        Database URL and token lifetime; read from the environment when omitted.
+    library : FactorLibrary or None
+        The factor library; the packaged one when omitted.
+    """
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        library=library or default_library(),
+    )
+    app = FastAPI(
+        title="shuangtan API",
+        version=__version__,
+        summary="双碳 MRV platform: organisations, activity data, inventories, factors",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.shuangtan = state
+
+    @app.middleware("http")
+    async def _request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = _error(500, None, "internal error; the request id identifies it in the log")
+        finally:
+            request_id.reset(token)
+        response.headers["X-Request-ID"] = rid
+        log.info(
+            "%s %s %s %.1fms request_id=%s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            rid,
+        )
+        return response
+
+    @app.exception_handler(ShuangtanError)
+    async def _domain_error(request: Request, exc: ShuangtanError) -> JSONResponse:
+        if isinstance(exc, NotFoundError):
+            return _error(404, exc.field, exc.message)
+        if isinstance(exc, PermissionDeniedError):
+            return _error(403, exc.field, exc.message)
+        if isinstance(exc, AuthenticationError):
+            return _error(401, exc.field, exc.message, {"WWW-Authenticate": "Bearer"})
+        if isinstance(exc, ConflictError):
+            return _error(409, exc.field, exc.message)
+        if isinstance(exc, PayloadTooLargeError):
+            return _error(413, exc.field, exc.message)
+        return _error(422, exc.field, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        return _error(
+            422, _validation_field(tuple(first.get("loc", ()))), _validation_message(first)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        return _error(exc.status_code, None, message, dict(exc.headers or {}))
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> dict[str, Any]:
+        """Liveness and versions: the database answers, the schema revision, the library."""
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {
+            "status": "ok",
+            "version": __version__,
+            "database": engine.dialect.name,
+            "schema_revision": current_revision(engine),
+            "factor_library": state.library.version,
+        }
+
+    from shuangtan.web.api import router
+
+    app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    return app

@@ -1,0 +1,548 @@
+"""Request and response bodies of the REST API (Pydantic 2), the OpenAPI schema's source.
+
+Inputs are strict where a guess would be dangerous (no unknown fields, bounded lengths and
+numbers); outputs say their units in field names (``co2e_t``, ``energy_tce``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from shuangtan.domain.platform import SECTORS, Carrier, Category, MeterKind, OrgKind, Role
+
+T = TypeVar("T")
+
+Code = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+OptText = Annotated[str, StringConstraints(max_length=400)]
+UnitText = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_whitespace=True)]
+
+
+def _sector(value: str) -> str:
+    if value not in SECTORS:
+        raise ValueError(f"unknown sector {value!r} (known: {', '.join(SECTORS)})")
+    return value
+
+
+SectorCode = Annotated[
+    str, AfterValidator(_sector), Field(json_schema_extra={"enum": list(SECTORS)})
+]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    """Base of request bodies: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every endpoint."""
+
+    code: str = Field(description="Machine-readable: invalid_input, not_found, unauthenticated…")
+    field: str | None = Field(description="Dotted path of the field at fault, if one is")
+    message: str = Field(description="What went wrong, for a person")
+    request_id: str | None = Field(default=None, description="Quote it when reporting a problem")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of results."""
+
+    items: list[T]
+    total: int = Field(description="Matching items over all pages")
+    limit: int
+    offset: int
+
+
+class Health(BaseModel):
+    """``GET /health``."""
+
+    status: Literal["ok"]
+    version: str
+    database: str
+    schema_revision: str | None
+    factor_library: str
+
+
+class TokenOut(BaseModel):
+    """OAuth2 token response."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int | None = Field(default=None, description="[s]")
+    scope: str
+
+
+# --- organisations --------------------------------------------------------------------------
+
+
+class OrganizationIn(Strict):
+    """A new organisation."""
+
+    parent_id: Id | None = None
+    kind: OrgKind
+    code: Code
+    name_zh: Name
+    name_en: Annotated[str, StringConstraints(max_length=200)] = ""
+    sector: SectorCode | None = None
+    region: Annotated[str, StringConstraints(max_length=40)] | None = None
+    address: OptText = ""
+    credit_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] | None = (
+        None
+    )
+
+
+class OrganizationPatch(Strict):
+    """Changes to an organisation (its place in the tree cannot change)."""
+
+    code: Code | None = None
+    name_zh: Name | None = None
+    name_en: Annotated[str, StringConstraints(max_length=200)] | None = None
+    sector: SectorCode | None = None
+    region: Annotated[str, StringConstraints(max_length=40)] | None = None
+    address: OptText | None = None
+    credit_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] | None = (
+        None
+    )
+
+
+class OrganizationOut(BaseModel):
+    """An organisation."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    parent_id: int | None
+    kind: str
+    code: str
+    name_zh: str
+    name_en: str
+    sector: str | None
+    region: str | None
+    address: str
+    credit_code: str | None
+    path: str = Field(description="Ids from the root: /1/5/12/")
+
+
+class OrganizationTree(OrganizationOut):
+    """An organisation with its visible descendants."""
+
+    children: list[OrganizationTree] = Field(default_factory=list)
+
+
+class Product(Strict):
+    """Production of one product."""
+
+    product_zh: Name
+    product_en: Annotated[str, StringConstraints(max_length=200)] = ""
+    amount: NonNegative
+    unit: UnitText
+
+
+class EconomicsIn(Strict):
+    """Economic data of one year."""
+
+    output_value_10k_cny: NonNegative | None = Field(default=None, description="[10^4 CNY]")
+    value_added_10k_cny: Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] | None = (
+        Field(default=None, description="[10^4 CNY]")
+    )
+    employees: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    floor_area_m2: NonNegative | None = Field(default=None, description="[m2]")
+    production: list[Product] = Field(default_factory=list, max_length=200)
+
+
+class EconomicsOut(BaseModel):
+    """Economic data of one year."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    year: int
+    output_value_10k_cny: float | None
+    value_added_10k_cny: float | None
+    employees: int | None
+    floor_area_m2: float | None
+    production: list[dict[str, Any]]
+
+
+# --- sources, meters, activity --------------------------------------------------------------
+
+
+class SourceIn(Strict):
+    """A new emission source."""
+
+    org_id: Id
+    code: Code
+    name_zh: Name
+    name_en: Annotated[str, StringConstraints(max_length=200)] = ""
+    category: Category
+    method: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fields of the calculation record other than id, method, year, gwp, amount",
+    )
+    amount_field: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "amount"
+    unit: UnitText
+    tce_carrier: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    tce_from_energy: bool = False
+    active: bool = True
+
+
+class SourcePatch(Strict):
+    """Changes to a source."""
+
+    code: Code | None = None
+    name_zh: Name | None = None
+    name_en: Annotated[str, StringConstraints(max_length=200)] | None = None
+    category: Category | None = None
+    method: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    params: dict[str, Any] | None = None
+    amount_field: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    unit: UnitText | None = None
+    tce_carrier: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    tce_from_energy: bool | None = None
+    active: bool | None = None
+
+
+class SourceOut(BaseModel):
+    """An emission source."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    org_id: int
+    code: str
+    name_zh: str
+    name_en: str
+    scope: int
+    category: str
+    method: str
+    params: dict[str, Any]
+    amount_field: str
+    unit: str
+    tce_carrier: str | None
+    tce_from_energy: bool
+    active: bool
+
+
+class MeterIn(Strict):
+    """A new meter."""
+
+    org_id: Id
+    source_id: Id | None = None
+    code: Code
+    name_zh: Name
+    name_en: Annotated[str, StringConstraints(max_length=200)] = ""
+    carrier: Carrier
+    unit: UnitText
+    kind: MeterKind = MeterKind.INTERVAL
+    multiplier: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] = 1.0
+    interval_s: Annotated[int, Field(ge=60, le=86_400)] = 900
+    active: bool = True
+
+
+class MeterPatch(Strict):
+    """Changes to a meter."""
+
+    source_id: Id | None = None
+    code: Code | None = None
+    name_zh: Name | None = None
+    name_en: Annotated[str, StringConstraints(max_length=200)] | None = None
+    carrier: Carrier | None = None
+    unit: UnitText | None = None
+    kind: MeterKind | None = None
+    multiplier: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = None
+    interval_s: Annotated[int, Field(ge=60, le=86_400)] | None = None
+    active: bool | None = None
+
+
+class MeterOut(BaseModel):
+    """A meter."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    org_id: int
+    source_id: int | None
+    code: str
+    name_zh: str
+    name_en: str
+    carrier: str
+    unit: str
+    kind: str
+    multiplier: float
+    interval_s: int
+    active: bool
+
+
+Day = Annotated[dt.date, Field(ge=dt.date(1990, 1, 1), le=dt.date(2101, 1, 1))]
+
+
+class ActivityIn(Strict):
+    """A new activity datum: the amount of a source over whole months."""
+
+    source_id: Id
+    period_start: Day = Field(description="First day of the first month")
+    period_end: Day = Field(description="First day of the month after the last (exclusive)")
+    amount: NonNegative
+    unit: UnitText | None = Field(default=None, description="Defaults to the source's unit")
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class ActivityPatch(Strict):
+    """A correction of an activity datum."""
+
+    amount: NonNegative | None = None
+    unit: UnitText | None = None
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ActivityOut(BaseModel):
+    """An activity datum."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    source_id: int
+    period_start: dt.date
+    period_end: dt.date
+    amount: float
+    unit: str
+    origin: str
+    note: str
+    version: int
+    updated_at: dt.datetime
+
+
+class RecomputedOut(BaseModel):
+    """An inventory recomputed because of a change."""
+
+    inventory_id: int
+    org_id: int
+    period: str
+    version: int
+    co2e_t: float
+    diff: dict[str, Any] | None
+
+
+class ActivityWriteOut(BaseModel):
+    """The stored datum and the inventories that followed it."""
+
+    activity: ActivityOut | None
+    recomputed: list[RecomputedOut]
+
+
+# --- inventories ----------------------------------------------------------------------------
+
+
+class InventoryNode(BaseModel):
+    """A subtree's totals."""
+
+    id: int
+    code: str
+    kind: str
+    name_zh: str
+    name_en: str
+    sector: str | None
+    co2e_t: float = Field(description="[tCO2e]")
+    energy_tce: float = Field(description="[tce]")
+    by_scope: dict[str, float]
+    children: list[InventoryNode]
+
+
+class InventorySource(BaseModel):
+    """One source's result."""
+
+    source_id: int | None
+    code: str
+    name_zh: str
+    name_en: str
+    org_id: int
+    org_code: str | None
+    scope: int
+    category: str
+    method: str
+    co2e_t: float = Field(description="[tCO2e]")
+    energy_tce: float | None = Field(description="[tce]")
+    gases_t: dict[str, float] = Field(description="[t] per gas")
+    months: int = Field(description="Activity data used")
+
+
+class InventoryOut(BaseModel):
+    """An organisation's inventory for a period: totals, breakdowns and the rolled-up tree."""
+
+    inventory_id: int
+    version: int
+    organization: dict[str, Any]
+    period: str
+    period_start: str
+    period_end: str
+    gwp_set: str
+    library_version: str
+    computed_at: str
+    reason: str
+    co2e_t: float = Field(description="[tCO2e]")
+    energy_tce: float = Field(description="[tce], equivalent value (GB/T 2589)")
+    by_scope: dict[str, float]
+    by_gas: dict[str, float] = Field(description="[t] per gas")
+    by_category: dict[str, float]
+    intensity: dict[str, float]
+    by_source: list[InventorySource]
+    children: list[InventoryNode]
+    warnings: list[str]
+
+
+class RecomputeIn(Strict):
+    """Options of a recomputation."""
+
+    period: Annotated[str, StringConstraints(min_length=4, max_length=7)]
+    gwp: Literal["SAR", "AR4", "AR5", "AR6"] = "AR6"
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class RecomputeOut(BaseModel):
+    """A recomputation: the new version and what changed since the previous one."""
+
+    inventory: InventoryOut
+    diff: dict[str, Any] | None = Field(description="null for a first version")
+
+
+class InventoryVersion(BaseModel):
+    """One version's header."""
+
+    inventory_id: int
+    version: int
+    status: str
+    co2e_t: float
+    energy_tce: float
+    library_version: str
+    gwp_set: str
+    computed_at: dt.datetime
+    reason: str
+
+
+class InventoryLineage(BaseModel):
+    """One source's inputs and factors in an inventory version."""
+
+    source_id: int | None
+    source_code: str
+    co2e_t: float
+    energy_tce: float | None
+    gases_t: dict[str, float]
+    factors: list[dict[str, Any]]
+    activity: list[dict[str, Any]]
+    warnings: list[str]
+
+
+# --- factors, calc --------------------------------------------------------------------------
+
+
+class FactorOut(BaseModel):
+    """A factor of the library."""
+
+    key: str
+    gas: str
+    region: str
+    value: float
+    unit: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    source_id: str
+    source: str
+    clause: str
+    status: str
+    notes: str
+
+
+class FactorPage(Page[FactorOut]):
+    """A page of factors, with the library version."""
+
+    library_version: str
+
+
+class CalcIn(Strict):
+    """Records of the batch contract (``docs/methodology/batch-contract.md``)."""
+
+    records: list[Any] = Field(max_length=100_000)
+
+
+class CalcOut(BaseModel):
+    """One result or error object per record, in order."""
+
+    results: list[dict[str, Any]]
+    failed: int
+    library_version: str
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+class GrantIn(Strict):
+    """A role on an organisation subtree."""
+
+    role: Role
+    org_id: Id | None = None
+
+
+class GrantOut(BaseModel):
+    """A role grant."""
+
+    id: int
+    role: str
+    org_id: int | None
+    org_code: str | None
+
+
+class UserIn(Strict):
+    """A new user."""
+
+    username: Annotated[
+        str,
+        StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"),
+    ]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+    display_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    grants: list[GrantIn] = Field(default_factory=list, max_length=100)
+
+
+class UserOut(BaseModel):
+    """A user (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    active: bool
+    grants: list[GrantOut]
+
+
+class ApiTokenIn(Strict):
+    """A new API token for the caller."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    scopes: list[Literal["read", "write"]] = Field(default=["read"], min_length=1)
+    expires_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class ApiTokenOut(BaseModel):
+    """An API token's metadata; ``token`` only in the answer that created it."""
+
+    id: int
+    name: str
+    kind: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    token: str | None = None
+
+
+class MeOut(UserOut):
+    """The caller."""
+
+    scopes: list[str]
