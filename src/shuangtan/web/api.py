@@ -659,7 +659,7 @@ def _follow(
 @router.post("/activity", response_model=s.ActivityWriteOut, status_code=201, tags=["activity"])
 def create_activity(body: s.ActivityIn, store: ScopedStore, state: State) -> dict[str, Any]:
     """Enter an activity datum; it must compute. Current inventories covering it follow."""
-    source = store.get_source(body.source_id, Action.WRITE_ACTIVITY)
+    source = store.get_source(body.source_id, Action.WRITE_ACTIVITY, field="source_id")
     unit = body.unit or source.unit
     check_datum(
         store.source_row(source),

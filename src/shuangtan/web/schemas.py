@@ -32,9 +32,8 @@ def _sector(value: str) -> str:
 SectorCode = Annotated[
     str, AfterValidator(_sector), Field(json_schema_extra={"enum": list(SECTORS)})
 ]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+Id = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+NonNegative = Annotated[float, Field(strict=True, ge=0, le=1e15, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
@@ -150,10 +149,10 @@ class EconomicsIn(Strict):
     """Economic data of one year."""
 
     output_value_10k_cny: NonNegative | None = Field(default=None, description="[10^4 CNY]")
-    value_added_10k_cny: Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] | None = (
-        Field(default=None, description="[10^4 CNY]")
-    )
-    employees: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    value_added_10k_cny: (
+        Annotated[float, Field(strict=True, ge=-1e15, le=1e15, allow_inf_nan=False)] | None
+    ) = Field(default=None, description="[10^4 CNY]")
+    employees: Annotated[int, Field(strict=True, ge=0, le=10_000_000)] | None = None
     floor_area_m2: NonNegative | None = Field(default=None, description="[m2]")
     production: list[Product] = Field(default_factory=list, max_length=200)
 
@@ -242,8 +241,8 @@ class MeterIn(Strict):
     carrier: Carrier
     unit: UnitText
     kind: MeterKind = MeterKind.INTERVAL
-    multiplier: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] = 1.0
-    interval_s: Annotated[int, Field(ge=60, le=86_400)] = 900
+    multiplier: Annotated[float, Field(strict=True, gt=0, le=1e9, allow_inf_nan=False)] = 1.0
+    interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400)] = 900
     active: bool = True
 
 
@@ -257,8 +256,10 @@ class MeterPatch(Strict):
     carrier: Carrier | None = None
     unit: UnitText | None = None
     kind: MeterKind | None = None
-    multiplier: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = None
-    interval_s: Annotated[int, Field(ge=60, le=86_400)] | None = None
+    multiplier: Annotated[float, Field(strict=True, gt=0, le=1e9, allow_inf_nan=False)] | None = (
+        None
+    )
+    interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400)] | None = None
     active: bool | None = None
 
 
@@ -526,7 +527,7 @@ class ApiTokenIn(Strict):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     scopes: list[Literal["read", "write"]] = Field(default=["read"], min_length=1)
-    expires_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    expires_days: Annotated[int, Field(strict=True, ge=1, le=3650)] | None = None
 
 
 class ApiTokenOut(BaseModel):

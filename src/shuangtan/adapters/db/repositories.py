@@ -143,9 +143,9 @@ class Store:
         condition = self._where(action)
         return stmt if condition is None else cast(S, stmt.where(condition))
 
-    def _check(self, org: Organization, action: Action, what: str) -> None:
+    def _check(self, org: Organization, action: Action, what: str, field: str = "id") -> None:
         if not self.principal.allows(Action.READ, org.path):
-            raise NotFoundError(f"{what} not found", field="id")
+            raise NotFoundError(f"{what} not found", field=field)
         if not self.principal.allows(action, org.path):
             raise PermissionDeniedError(
                 f"your roles on {org.code} do not allow {action.value}"
@@ -155,7 +155,9 @@ class Store:
 
     # --- organisations ----------------------------------------------------------------------
 
-    def get_org(self, org_id: int, action: Action = Action.READ) -> Organization:
+    def get_org(
+        self, org_id: int, action: Action = Action.READ, *, field: str = "id"
+    ) -> Organization:
         """An organisation the caller may act on.
 
         Raises
@@ -167,8 +169,8 @@ class Store:
         """
         org = self.session.get(Organization, org_id)
         if org is None:
-            raise NotFoundError(f"organization {org_id} not found", field="id")
-        self._check(org, action, f"organization {org_id}")
+            raise NotFoundError(f"organization {org_id} not found", field=field)
+        self._check(org, action, f"organization {org_id}", field)
         return org
 
     def org_by_code(self, code: str) -> Organization:
@@ -246,7 +248,7 @@ class Store:
                     "only a platform admin may create a top-level organization", field="parent_id"
                 )
         else:
-            parent = self.get_org(parent_id, Action.WRITE_ORGANIZATION)
+            parent = self.get_org(parent_id, Action.WRITE_ORGANIZATION, field="parent_id")
         parent_kind = OrgKind(parent.kind) if parent is not None else None
         if parent_kind not in ALLOWED_PARENTS[kind]:
             allowed = sorted(k.value if k else "top level" for k in ALLOWED_PARENTS[kind])
@@ -342,7 +344,7 @@ class Store:
     # --- emission sources -------------------------------------------------------------------
 
     def _source_org(self, org_id: int, action: Action) -> Organization:
-        org = self.get_org(org_id, action)
+        org = self.get_org(org_id, action, field="org_id")
         if org.kind not in (OrgKind.ENTERPRISE, OrgKind.FACILITY):
             raise InputError(
                 f"sources and meters belong to an enterprise or a facility, not a {org.kind}",
@@ -350,7 +352,9 @@ class Store:
             )
         return org
 
-    def get_source(self, source_id: int, action: Action = Action.READ) -> EmissionSource:
+    def get_source(
+        self, source_id: int, action: Action = Action.READ, *, field: str = "id"
+    ) -> EmissionSource:
         """An emission source the caller may act on."""
         row = self.session.execute(
             select(EmissionSource, Organization)
@@ -358,9 +362,9 @@ class Store:
             .where(EmissionSource.id == source_id)
         ).first()
         if row is None:
-            raise NotFoundError(f"source {source_id} not found", field="id")
+            raise NotFoundError(f"source {source_id} not found", field=field)
         source, org = row
-        self._check(org, action, f"source {source_id}")
+        self._check(org, action, f"source {source_id}", field)
         return source
 
     def list_sources(
@@ -585,7 +589,7 @@ class Store:
 
     def create_activity(self, data: Mapping[str, Any]) -> ActivityDatum:
         """Store one activity datum (the caller validates it against the calculation)."""
-        source = self.get_source(data["source_id"], Action.WRITE_ACTIVITY)
+        source = self.get_source(data["source_id"], Action.WRITE_ACTIVITY, field="source_id")
         now = utcnow()
         datum = ActivityDatum(
             source_id=source.id,
@@ -996,7 +1000,7 @@ class Store:
                 )
             org_id = None
         else:
-            self.get_org(org_id, Action.MANAGE_USERS)
+            self.get_org(org_id, Action.MANAGE_USERS, field="org_id")
         existing = self.session.scalars(
             select(RoleGrant).where(
                 RoleGrant.user_id == user.id,
