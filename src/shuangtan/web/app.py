@@ -142,8 +142,14 @@ def create_app(
         rid = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         started = time.perf_counter()
+        response: Response
         try:
-            response = await call_next(request)
+            bad = next((k for k, v in request.query_params.multi_items() if "\x00" in k + v), None)
+            if bad is not None:
+                # No parameter may carry NUL; PostgreSQL could not even compare it.
+                response = _error(422, bad, "must not contain NUL characters")
+            else:
+                response = await call_next(request)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             response = _error(500, None, "internal error; the request id identifies it in the log")

@@ -9,7 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shuangtan.domain.platform import SECTORS, Carrier, Category, MeterKind, OrgKind, Role
 
@@ -32,14 +41,66 @@ def _sector(value: str) -> str:
 SectorCode = Annotated[
     str, AfterValidator(_sector), Field(json_schema_extra={"enum": list(SECTORS)})
 ]
-Id = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+
+
+def _whole(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer; text and booleans stay errors (strict below).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = BeforeValidator(_whole)
+Id = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1), Whole]
 NonNegative = Annotated[float, Field(strict=True, ge=0, le=1e15, allow_inf_nan=False)]
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    # Storage keeps naive UTC; the API says so (RFC 3339 needs the offset).
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+def _find_nul(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _find_nul(key, path) or _find_nul(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _find_nul(item, f"{path}.{i}")
+            if found:
+                return found
+    return None
+
+
 class Strict(BaseModel):
-    """Base of request bodies: unknown fields are errors."""
+    """Base of request bodies: unknown fields are errors; text never holds NUL characters.
+
+    PostgreSQL cannot store NUL in text or JSON, and no person types one: it is refused at the
+    door, naming the field, on every backend alike.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                found = _find_nul(value, str(key))
+                if found:
+                    raise PydanticCustomError(
+                        "nul_character",
+                        "must not contain NUL characters ({field})",
+                        {"field": found},
+                    )
+        return data
 
 
 class ErrorBody(BaseModel):
@@ -152,7 +213,7 @@ class EconomicsIn(Strict):
     value_added_10k_cny: (
         Annotated[float, Field(strict=True, ge=-1e15, le=1e15, allow_inf_nan=False)] | None
     ) = Field(default=None, description="[10^4 CNY]")
-    employees: Annotated[int, Field(strict=True, ge=0, le=10_000_000)] | None = None
+    employees: Annotated[int, Field(strict=True, ge=0, le=10_000_000), Whole] | None = None
     floor_area_m2: NonNegative | None = Field(default=None, description="[m2]")
     production: list[Product] = Field(default_factory=list, max_length=200)
 
@@ -242,7 +303,7 @@ class MeterIn(Strict):
     unit: UnitText
     kind: MeterKind = MeterKind.INTERVAL
     multiplier: Annotated[float, Field(strict=True, gt=0, le=1e9, allow_inf_nan=False)] = 1.0
-    interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400)] = 900
+    interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400), Whole] = 900
     active: bool = True
 
 
@@ -259,7 +320,7 @@ class MeterPatch(Strict):
     multiplier: Annotated[float, Field(strict=True, gt=0, le=1e9, allow_inf_nan=False)] | None = (
         None
     )
-    interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400)] | None = None
+    interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400), Whole] | None = None
     active: bool | None = None
 
 
@@ -318,7 +379,7 @@ class ActivityOut(BaseModel):
     origin: str
     note: str
     version: int
-    updated_at: dt.datetime
+    updated_at: UtcDateTime
 
 
 class RecomputedOut(BaseModel):
@@ -424,7 +485,7 @@ class InventoryVersion(BaseModel):
     energy_tce: float
     library_version: str
     gwp_set: str
-    computed_at: dt.datetime
+    computed_at: UtcDateTime
     reason: str
 
 
@@ -527,7 +588,7 @@ class ApiTokenIn(Strict):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     scopes: list[Literal["read", "write"]] = Field(default=["read"], min_length=1)
-    expires_days: Annotated[int, Field(strict=True, ge=1, le=3650)] | None = None
+    expires_days: Annotated[int, Field(strict=True, ge=1, le=3650), Whole] | None = None
 
 
 class ApiTokenOut(BaseModel):
@@ -537,9 +598,9 @@ class ApiTokenOut(BaseModel):
     name: str
     kind: str
     scopes: list[str]
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    last_used_at: dt.datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
     token: str | None = None
 
 

@@ -99,6 +99,14 @@ _METER_FIELDS = (
 )
 
 
+def _refuse_nulls(data: Mapping[str, Any], nullable: Iterable[str]) -> None:
+    """A change may set only nullable fields to null."""
+    allowed = set(nullable)
+    for key, value in data.items():
+        if value is None and key not in allowed:
+            raise InputError("must not be null", field=key)
+
+
 def utcnow() -> dt.datetime:
     """Now, as naive UTC (the storage convention)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -278,15 +286,10 @@ class Store:
     def update_org(self, org_id: int, data: Mapping[str, Any]) -> Organization:
         """Change an organisation's descriptive fields (not its place in the tree)."""
         org = self.get_org(org_id, Action.WRITE_ORGANIZATION)
+        _refuse_nulls(data, ("sector", "region", "credit_code"))
         for key in _ORG_FIELDS:
             if key in data:
-                setattr(
-                    org,
-                    key,
-                    data[key]
-                    if data[key] is not None or key in ("sector", "region", "credit_code")
-                    else "",
-                )
+                setattr(org, key, data[key])
         org.updated_at = utcnow()
         self._flush(f"organization code {data.get('code')!r} is taken", "code")
         return org
@@ -398,6 +401,7 @@ class Store:
     def _source_values(
         self, data: Mapping[str, Any], base: EmissionSource | None
     ) -> dict[str, Any]:
+        _refuse_nulls(data, ("tce_carrier",))
         merged = {k: getattr(base, k) for k in _SOURCE_FIELDS} if base is not None else {}
         merged.update({k: v for k, v in data.items() if k in _SOURCE_FIELDS})
         category = Category(merged["category"])
@@ -522,6 +526,7 @@ class Store:
     def update_meter(self, meter_id: int, data: Mapping[str, Any]) -> Meter:
         """Change a meter."""
         meter = self.get_meter(meter_id, Action.WRITE_CONFIGURATION)
+        _refuse_nulls(data, ("source_id",))
         org = self.session.get(Organization, meter.org_id)
         assert org is not None
         if "source_id" in data:
@@ -1072,7 +1077,12 @@ class Accounts:
         AuthenticationError
             Unknown user, wrong password or inactive account (one message for all).
         """
-        user = self.session.scalars(select(User).where(User.username == username)).first()
+        found = "\x00" not in username
+        user = (
+            self.session.scalars(select(User).where(User.username == username)).first()
+            if found
+            else None
+        )
         if user is None:
             # Spend the same time as a real check, so timing does not reveal usernames.
             verify_password(_DUMMY_HASH(), password)
