@@ -123,7 +123,8 @@ def test_request_ids_are_echoed_or_made(client: TestClient) -> None:
     made = client.get("/health", headers={"X-Request-ID": "bad id with spaces"}).headers[
         "x-request-id"
     ]
-    assert len(made) == 32
+    assert made != "bad id with spaces"
+    assert made != client.get("/health").headers["x-request-id"]  # unique per request
 
 
 def test_unknown_endpoint_uses_the_error_body(client: TestClient) -> None:
@@ -375,7 +376,9 @@ def test_a_correction_recomputes_the_tree_and_explains_the_change(
     body = r.json()
     assert body["activity"]["version"] == 2
     recomputed = {(x["org_id"], x["period"]) for x in body["recomputed"]}
-    assert recomputed == {(world.org[c], "2025") for c in ("R1", "P1", "A1")}
+    # The park's and region's inventories followed too, but the answer lists only what the
+    # caller (data entry on A1) may read.
+    assert recomputed == {(world.org["A1"], "2025")}
     after_park = _inventory(client, world, "P1")
     assert after_park["version"] == before_park["version"] + 1
     assert _inventory(client, world, "C1") == before_foreign

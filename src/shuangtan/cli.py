@@ -261,7 +261,7 @@ def demo_load(
     ] = False,
     seed: Annotated[int, typer.Option(min=0, max=2**31 - 1)] = 2026,
 ) -> None:
-    """Load the demo park (22+ enterprises, 2 years of monthly data) and its demo accounts."""
+    """Load the demo park (25 enterprises, 2 years of monthly data) and its demo accounts."""
     from sqlalchemy.orm import Session
 
     from shuangtan.adapters.db.demo import DEMO_PASSWORD, is_loaded, load_demo
@@ -271,26 +271,53 @@ def demo_load(
     console = Console()
     with Session(engine) as session:
         if is_loaded(session):
-            if if_empty:
-                typer.echo("demo park already loaded")
-                return
-            raise _fail("the demo park is already loaded (use --if-empty to skip)", 1)
-        try:
-            loaded = load_demo(
-                session, default_library(), seed=seed, progress=lambda m: console.print(f"  {m}")
+            if not if_empty:
+                raise _fail("the demo park is already loaded (use --if-empty to skip)", 1)
+            console.print("demo park already loaded")
+        else:
+            try:
+                loaded = load_demo(
+                    session,
+                    default_library(),
+                    seed=seed,
+                    progress=lambda m: console.print(f"  {m}"),
+                )
+            except ShuangtanError as exc:
+                session.rollback()
+                raise _fail(str(exc), 1) from None
+            session.commit()
+            console.print(
+                f"demo loaded: {loaded.organizations} organizations, {loaded.sources} sources,"
+                f" {loaded.meters} meters, {loaded.activity} activity data,"
+                f" {loaded.inventories} inventories"
             )
-        except ShuangtanError as exc:
-            session.rollback()
-            raise _fail(str(exc), 1) from None
-        session.commit()
+        _demo_welcome(session, console, DEMO_PASSWORD)
+
+
+def _demo_welcome(session: Any, console: Console, password: str) -> None:
+    """The demo logins and the first request to try."""
+    from sqlalchemy import select
+
+    from shuangtan.adapters.db.demo import demo_users
+    from shuangtan.adapters.db.models import Organization
+    from shuangtan.services.demo_park import PARK_CODE, build_demo_park
+
+    park_id = session.scalar(select(Organization.id).where(Organization.code == PARK_CODE))
+    table = Table(title=f"demo logins — password {password} (demo only, never for real data)")
+    for column in ("user", "role", "on"):
+        table.add_column(column)
+    for username, role, code in demo_users(build_demo_park()):
+        table.add_row(username, role, code or "everything")
+    console.print(table)
+    base = "http://127.0.0.1:8000/api/v1"
     console.print(
-        f"demo loaded: {loaded.organizations} organizations, {loaded.sources} sources,"
-        f" {loaded.meters} meters, {loaded.activity} activity data,"
-        f" {loaded.inventories} inventories; park id {loaded.park_id} ({loaded.park_code})"
-    )
-    console.print(
-        f"demo logins (password [bold]{DEMO_PASSWORD}[/], for the demo only): "
-        + ", ".join(sorted({u for u, _, _ in loaded.users}))
+        "try:\n"
+        f"  TOKEN=$(curl -s -d 'username=park&password={password}' {base}/auth/token"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f'  curl -H "Authorization: Bearer $TOKEN"'
+        f' "{base}/organizations/{park_id}/inventory?period=2025"',
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -316,10 +343,14 @@ def user_create(
     display_name: Annotated[str, typer.Option(help="Name shown in the dashboard.")] = "",
 ) -> None:
     """Create a user with roles on organisation subtrees."""
+    import re
+
     from sqlalchemy.orm import Session
 
     from shuangtan.adapters.db.repositories import SYSTEM, Store
 
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{1,63}", username):
+        raise _fail("USERNAME: 2–64 letters, digits and . _ @ -, starting with a letter or digit")
     _, engine = _database()
     password = _read_password(password_stdin)
     with Session(engine) as session:
@@ -340,7 +371,9 @@ def user_create(
 @user_app.command("token")
 def user_token(
     username: Annotated[str, typer.Argument(help="The user the token acts for.")],
-    name: Annotated[str, typer.Option(help="What the token is for (gateway-01, etl…).")],
+    name: Annotated[
+        str | None, typer.Option(help="What the token is for (gateway-01, etl…); required.")
+    ] = None,
     scope: Annotated[list[str], typer.Option("--scope", help="read and/or write.")] = ["read"],  # noqa: B006
     days: Annotated[int | None, typer.Option(min=1, max=3650, help="Expiry [days].")] = None,
     revoke: Annotated[
@@ -366,6 +399,8 @@ def user_token(
                 session.commit()
                 typer.echo(f"token {revoke} revoked")
                 return
+            if not name:
+                raise _fail("--name: say what the token is for (gateway-01, etl…)")
             row, secret = accounts.issue_token(
                 user,
                 kind="api",

@@ -9,11 +9,12 @@ scopes may narrow what the roles allow. Repositories turn :meth:`Principal.prefi
 role                   may
 =====================  =====================================================================
 ``platform_admin``     everything, everywhere
-``regulator``          read its region's subtree
+``regulator``          read the subtree it is granted (its region)
 ``org_admin``          read and write its subtree: organisations, sources, meters, activity
                        data, inventories, users' roles
 ``data_entry``         read its subtree; write activity data; recompute inventories
-``verifier``           read the organisations it is assigned to
+``verifier``           read the subtrees it is granted (the organisations it verifies;
+                       verification itself comes with the verification workflow)
 ``viewer``             read its subtree
 =====================  =====================================================================
 """
@@ -44,8 +45,10 @@ class Action(StrEnum):
 #: Token scopes and the actions each admits.
 SCOPES: Final[dict[str, frozenset[Action]]] = {
     "read": frozenset({Action.READ}),
+    # Writing implies reading: every write first finds the thing it changes.
     "write": frozenset(
         {
+            Action.READ,
             Action.WRITE_ORGANIZATION,
             Action.WRITE_CONFIGURATION,
             Action.WRITE_ACTIVITY,
@@ -112,15 +115,23 @@ class Principal:
         """Whether the token's scopes admit ``action`` at all."""
         return any(action in SCOPES.get(scope, frozenset()) for scope in self.scopes)
 
-    def prefixes(self, action: Action) -> tuple[str, ...] | None:
+    def prefixes(self, action: Action, *, roles_only: bool = False) -> tuple[str, ...] | None:
         """Subtree paths where ``action`` is allowed.
+
+        Parameters
+        ----------
+        action : Action
+            The action.
+        roles_only : bool
+            Ignore the token's scopes: where the roles alone would allow it (for deciding what
+            a read-only token may *see*, e.g. the users its owner manages).
 
         Returns
         -------
         tuple[str, ...] or None
             ``None`` means everywhere (platform admin); an empty tuple means nowhere.
         """
-        if not self.scope_allows(action):
+        if not roles_only and not self.scope_allows(action):
             return ()
         if any(g.role is Role.PLATFORM_ADMIN and action in _ALLOWED[g.role] for g in self.grants):
             return None

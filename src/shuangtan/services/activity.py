@@ -33,8 +33,11 @@ class ActivityStore(InventoryStore, Protocol):
 
     def affected_inventories(
         self, source_org_id: int, start: dt.date, end: dt.date
-    ) -> list[tuple[int, str]]:
-        """Current inventories of the organisation and its ancestors overlapping the period."""
+    ) -> list[tuple[int, str, str]]:
+        """Current inventories of the organisation and its ancestors overlapping the dates.
+
+        ``(org id, period, GWP set)``, deepest organisation first.
+        """
         ...
 
 
@@ -109,15 +112,16 @@ def recompute_affected(
     reason: str,
 ) -> list[Mapping[str, Any]]:
     """Recompute every current inventory a change to ``spans`` touches; return their diffs."""
-    targets: dict[tuple[int, str], None] = {}
+    targets: dict[tuple[int, str, str], None] = {}
     for start, end in spans:
         for key in store.affected_inventories(source_org_id, start, end):
             targets.setdefault(key, None)
     out: list[Mapping[str, Any]] = []
-    for org_id, label in targets:
+    for org_id, label, gwp in targets:
         period = parse_period(label)
+        # Each inventory keeps the GWP set it was computed with.
         inventory_id, version, computed, diff = recompute(
-            store, library, org_id, period, user_id=user_id, reason=reason
+            store, library, org_id, period, gwp=gwp, user_id=user_id, reason=reason
         )
         out.append(
             {

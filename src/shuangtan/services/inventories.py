@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from shuangtan.domain.results import CalcResult
-from shuangtan.errors import InputError, ShuangtanError
+from shuangtan.errors import FactorError, InputError, ShuangtanError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.calculation import calculate, present
 from shuangtan.services.requests import METHODS, parse_record
+from shuangtan.units import convert
 
 __all__ = [
     "AMOUNT_FIELDS",
@@ -59,13 +60,22 @@ AMOUNT_FIELDS: Final[dict[str, frozenset[str]]] = {
     "forest_stock_change": frozenset({"volume_change_m3"}),
     "grassland_soc": frozenset({"area_ha"}),
 }
-#: Methods whose activity amount has a unit field of the record.
+#: Methods whose ``amount`` has a unit field of the record.
 _UNIT_FIELD: Final[dict[str, str]] = {
     "fuel_combustion": "unit",
     "electricity": "unit",
+    "heat": "unit",
     "gas_release": "unit",
     "energy_tce": "unit",
     "factor": "amount_unit",
+}
+#: Amount fields whose unit is fixed by their name: a datum in another unit is converted.
+FIXED_UNITS: Final[dict[str, str]] = {
+    "amount_t": "t",
+    "steam_t": "t",
+    "hot_water_t": "t",
+    "volume_change_m3": "m3",
+    "area_ha": "ha",
 }
 #: Record fields a source's params may not set (the platform sets them per datum).
 _RESERVED: Final[frozenset[str]] = frozenset({"id", "method", "year", "gwp"})
@@ -201,7 +211,13 @@ def validate_source(
             raise InputError(
                 "is set by the platform for each activity datum", field=f"params.{name}"
             )
-    unit_field = _UNIT_FIELD.get(method)
+    fixed = FIXED_UNITS.get(amount_field)
+    if fixed is not None:
+        try:
+            convert(1.0, unit, fixed)
+        except InputError as exc:
+            raise InputError(f"{amount_field} is in {fixed}: {exc.message}", field="unit") from None
+    unit_field = _UNIT_FIELD.get(method) if amount_field == "amount" else None
     if unit_field is not None:
         clean[unit_field] = unit
     probe = {"id": "probe", "method": method, **clean, amount_field: 1.0}
@@ -217,15 +233,23 @@ def validate_source(
 
 def activity_record(source: SourceRow, activity: ActivityRow, gwp: str = "AR6") -> dict[str, Any]:
     """The batch-contract record of one activity datum (what ``shuangtan calc`` takes)."""
+    amount = activity.amount
+    fixed = FIXED_UNITS.get(source.amount_field)
+    if fixed is not None and activity.unit != fixed:
+        # The field's name fixes its unit (steam_t is tonnes): convert, never reinterpret.
+        try:
+            amount = float(convert(amount, activity.unit, fixed))
+        except InputError as exc:
+            raise InputError(exc.message, field="unit") from None
     record: dict[str, Any] = {
         "id": f"{source.code}/{activity.period_start.isoformat()}",
         "method": source.method,
         "year": activity.period_start.year,
         "gwp": gwp,
         **source.params,
-        source.amount_field: activity.amount,
+        source.amount_field: amount,
     }
-    unit_field = _UNIT_FIELD.get(source.method)
+    unit_field = _UNIT_FIELD.get(source.method) if source.amount_field == "amount" else None
     if unit_field is not None:
         record[unit_field] = activity.unit
     return record
@@ -316,7 +340,14 @@ def _compute_item(
             tce_record = energy_record(source, row, result.energy_gj)
             tce = calculate(tce_record, library) if tce_record is not None else None
         except ShuangtanError as exc:
-            raise type(exc)(
+            kind = (
+                InputError
+                if isinstance(exc, InputError)
+                else FactorError
+                if isinstance(exc, FactorError)
+                else ShuangtanError
+            )
+            raise kind(
                 f"source {source.code}, activity {row.period_start.isoformat()}: {exc.message}",
                 field=exc.field,
             ) from None
@@ -396,9 +427,16 @@ def compute_inventory(
     """
     library.gwp_set(gwp, field="gwp")
     by_source: dict[int, list[ActivityRow]] = defaultdict(list)
+    straddling: list[str] = []
+    codes = {source.id: source.code for source in sources}
     for row in activity:
         if row.period_start >= period.start and row.period_end <= period.end:
             by_source[row.source_id].append(row)
+        elif row.period_start < period.end and row.period_end > period.start:
+            straddling.append(
+                f"{codes.get(row.source_id, row.source_id)} "
+                f"{row.period_start.isoformat()}…{row.period_end.isoformat()}"
+            )
     items = [
         _compute_item(
             source, sorted(by_source.get(source.id, ()), key=lambda r: r.period_start), library, gwp
@@ -409,6 +447,13 @@ def compute_inventory(
         org=org, period=period, gwp_set=gwp, library_version=library.version, items=items
     )
     inventory.summary = _summary(inventory, subtree, economics or {})
+    if straddling:
+        # Never pro-rated silently: a datum counts only in periods that contain it whole.
+        inventory.summary["warnings"].append(
+            f"{len(straddling)} activity data straddle {period.label} and were left out: "
+            + ", ".join(straddling[:10])
+            + (" …" if len(straddling) > 10 else "")
+        )
     return inventory
 
 

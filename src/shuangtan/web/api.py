@@ -7,22 +7,24 @@ and the rules in the services.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
 
-from shuangtan.adapters.db.models import ActivityDatum, ApiToken, Inventory, User
+from shuangtan.adapters.db.models import ActivityDatum, ApiToken, Inventory, Organization, User
 from shuangtan.adapters.db.repositories import SYSTEM, Accounts, Store
 from shuangtan.errors import InputError, NotFoundError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.access import Action
 from shuangtan.services.activity import check_datum, recompute_affected
 from shuangtan.services.batch import BatchSummary
+from shuangtan.services.calculation import calculate, present
 from shuangtan.services.inventories import activity_record, energy_record, parse_period, recompute
 from shuangtan.web import schemas as s
-from shuangtan.web.deps import SESSION_COOKIE, DbSession, Me, ScopedStore, State
+from shuangtan.web.deps import SESSION_COOKIE, AuthSession, DbSession, Me, ScopedStore, State
 from shuangtan.web.errors import PayloadTooLargeError
 
 router = APIRouter()
@@ -81,6 +83,7 @@ def token(
 
 @router.post("/auth/session", response_model=s.MeOut, tags=["auth"])
 def login_session(
+    request: Request,
     response: Response,
     session: DbSession,
     state: State,
@@ -94,6 +97,7 @@ def login_session(
         secret,
         max_age=int(state.settings.token_hours * 3600),
         httponly=True,
+        secure=request.url.scheme == "https",
         samesite="strict",
         path="/",
     )
@@ -101,10 +105,11 @@ def login_session(
 
 
 @router.delete("/auth/session", status_code=204, tags=["auth"])
-def logout(session: DbSession, me: Me) -> Response:
+def logout(session: AuthSession, me: Me, state: State) -> Response:
     """Sign out: revokes the token or session used for this request."""
     if me.token_id is not None:
         Accounts(session).revoke(me.user_id, me.token_id)
+        state.forget_principals()
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -137,7 +142,7 @@ def _me(store: Store, user: User, scopes: list[str]) -> dict[str, Any]:
 
 
 @router.get("/auth/me", response_model=s.MeOut, tags=["auth"])
-def me(store: ScopedStore, session: DbSession, principal: Me) -> dict[str, Any]:
+def me(store: ScopedStore, session: AuthSession, principal: Me) -> dict[str, Any]:
     """The caller, its roles and its token's scopes."""
     user = session.get(User, principal.user_id)
     if user is None:
@@ -159,13 +164,13 @@ def _token_out(token: ApiToken, secret: str | None = None) -> dict[str, Any]:
 
 
 @router.get("/auth/tokens", response_model=list[s.ApiTokenOut], tags=["auth"])
-def list_tokens(session: DbSession, principal: Me) -> list[dict[str, Any]]:
+def list_tokens(session: AuthSession, principal: Me) -> list[dict[str, Any]]:
     """The caller's live tokens (never their secrets)."""
     return [_token_out(t) for t in Accounts(session).tokens(principal.user_id)]
 
 
 @router.post("/auth/tokens", response_model=s.ApiTokenOut, status_code=201, tags=["auth"])
-def create_token(body: s.ApiTokenIn, session: DbSession, principal: Me) -> dict[str, Any]:
+def create_token(body: s.ApiTokenIn, session: AuthSession, principal: Me) -> dict[str, Any]:
     """A long-lived API token for a gateway or script; the secret is in this answer only.
 
     A token never has more scopes than the token that creates it.
@@ -186,11 +191,13 @@ def create_token(body: s.ApiTokenIn, session: DbSession, principal: Me) -> dict[
 @router.delete("/auth/tokens/{token_id}", status_code=204, tags=["auth"])
 def revoke_token(
     token_id: PathId,
-    session: DbSession,
+    session: AuthSession,
     principal: Me,
+    state: State,
 ) -> Response:
     """Revoke one of the caller's tokens."""
     Accounts(session).revoke(principal.user_id, token_id)
+    state.forget_principals()
     return Response(status_code=204)
 
 
@@ -296,8 +303,25 @@ def put_economics(
 # --- inventories ---------------------------------------------------------------------------
 
 
+def _version_out(inv: Inventory) -> dict[str, Any]:
+    return {
+        "inventory_id": inv.id,
+        "org_id": inv.org_id,
+        "period": inv.period,
+        "version": inv.version,
+        "status": inv.status,
+        "co2e_t": present(inv.co2e_t),
+        "energy_tce": present(inv.energy_tce),
+        "library_version": inv.library_version,
+        "gwp_set": inv.gwp_set,
+        "computed_at": inv.computed_at,
+        "reason": inv.reason,
+    }
+
+
 def _inventory_body(inventory: Inventory) -> dict[str, Any]:
-    return inventory.summary
+    body: dict[str, Any] = orjson.loads(inventory.summary)
+    return body
 
 
 @router.get(
@@ -317,13 +341,11 @@ def get_inventory(
     Totals ``co2e_t`` [tCO2e] and ``energy_tce`` [tce]; breakdowns ``by_scope``, ``by_gas``,
     ``by_category``, ``by_source``; ``children`` rolled up over the tree.
     """
-    inventory = (
-        store.current_inventory(org_id, period)
-        if version is None
-        else store.inventory_version(org_id, period, version)
-    )
-    # The document was frozen when computed; send it as stored.
-    return Response(orjson.dumps(_inventory_body(inventory)), media_type="application/json")
+    # The document was frozen when computed; send it as stored, byte for byte.
+    if version is None:
+        return Response(store.current_document(org_id, period), media_type="application/json")
+    inventory = store.inventory_version(org_id, period, version)
+    return Response(inventory.summary, media_type="application/json")
 
 
 @router.post(
@@ -358,20 +380,7 @@ def recompute_inventory(
 )
 def inventory_versions(org_id: PathId, period: PeriodQ, store: ScopedStore) -> list[dict[str, Any]]:
     """Every version of the inventory for a period, newest first."""
-    return [
-        {
-            "inventory_id": inv.id,
-            "version": inv.version,
-            "status": inv.status,
-            "co2e_t": inv.co2e_t,
-            "energy_tce": inv.energy_tce,
-            "library_version": inv.library_version,
-            "gwp_set": inv.gwp_set,
-            "computed_at": inv.computed_at,
-            "reason": inv.reason,
-        }
-        for inv in store.inventory_versions(org_id, period)
-    ]
+    return [_version_out(inv) for inv in store.inventory_versions(org_id, period)]
 
 
 @router.get(
@@ -433,9 +442,9 @@ def inventory_lineage(
             {
                 "source_id": i.source_id,
                 "source_code": i.source_code,
-                "co2e_t": i.co2e_t,
-                "energy_tce": i.energy_tce,
-                "gases_t": i.gases_t,
+                "co2e_t": present(i.co2e_t),
+                "energy_tce": None if i.energy_tce is None else present(i.energy_tce),
+                "gases_t": {gas: present(mass) for gas, mass in i.gases_t.items()},
                 "factors": i.factors,
                 "activity": i.activity,
                 "warnings": i.warnings,
@@ -454,19 +463,33 @@ def inventory_lineage(
     response_class=Response,
     responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
-def calc_records(org_id: PathId, period: PeriodQ, store: ScopedStore) -> Response:
+def calc_records(
+    org_id: PathId,
+    period: PeriodQ,
+    store: ScopedStore,
+    state: State,
+    gwp: Annotated[Literal["SAR", "AR4", "AR5", "AR6"], Query()] = "AR6",
+) -> Response:
     """The batch-contract records of the subtree's activity data in a period (JSON Lines).
 
-    Piped into ``shuangtan calc`` (or ``POST /calc``) they give the inventory's figures.
+    Piped into ``shuangtan calc`` (or ``POST /calc``) they give the inventory's figures:
+    Σ ``co2e_t`` of the emission records and Σ ``tce_t`` of the ``energy_tce`` records. For
+    steam bought by enthalpy (``tce_from_energy``) the ``energy_tce`` record carries the heat
+    the emission record yields [GJ], as the inventory computes it.
     """
-    _, _, sources, activity, _ = store.inventory_inputs(org_id, parse_period(period))
+    span = parse_period(period)
+    _, _, sources, activity, _ = store.inventory_inputs(org_id, span)
     by_id = {src.id: src for src in sources}
+    inside = [r for r in activity if r.period_start >= span.start and r.period_end <= span.end]
     out = bytearray()
-    for row in sorted(activity, key=lambda r: (by_id[r.source_id].code, r.period_start)):
+    for row in sorted(inside, key=lambda r: (by_id[r.source_id].code, r.period_start)):
         source = by_id[row.source_id]
-        record = activity_record(source, row)
+        record = activity_record(source, row, gwp)
         out += orjson.dumps(record) + b"\n"
-        tce = energy_record(source, row, None)
+        energy_gj = None
+        if source.tce_from_energy:
+            energy_gj = calculate(record, state.library).energy_gj
+        tce = energy_record(source, row, energy_gj)
         if tce is not None:
             out += orjson.dumps(tce) + b"\n"
     return Response(bytes(out), media_type="application/x-ndjson")
@@ -493,20 +516,7 @@ def list_inventories(
         offset=offset,
     )
     return _page(
-        [
-            {
-                "inventory_id": inv.id,
-                "version": inv.version,
-                "status": inv.status,
-                "co2e_t": inv.co2e_t,
-                "energy_tce": inv.energy_tce,
-                "library_version": inv.library_version,
-                "gwp_set": inv.gwp_set,
-                "computed_at": inv.computed_at,
-                "reason": inv.reason,
-            }
-            for inv in items
-        ],
+        [_version_out(inv) for inv in items],
         total,
         limit,
         offset,
@@ -642,18 +652,28 @@ def list_activity(
 def _follow(
     store: Store,
     library: FactorLibrary,
-    org_id: PathId,
+    org_id: int,
     spans: list[tuple[dt.date, dt.date]],
     why: str,
 ) -> list[Any]:
-    # Inventories of ancestors follow the change even when the caller may only enter data:
-    # keeping derived figures current is the platform's job, attributed to the caller.
+    """Recompute the current inventories a change touches; report those the caller may read.
+
+    Inventories of ancestors follow the change even when the caller may only enter data:
+    keeping derived figures current is the platform's job, attributed to the caller. Their
+    figures are not the caller's to see, so the answer lists only what the caller can read.
+    """
     system = Store(store.session, SYSTEM)
-    return list(
-        recompute_affected(
-            system, library, org_id, spans, user_id=store.principal.user_id, reason=why
-        )
+    done = recompute_affected(
+        system, library, org_id, spans, user_id=store.principal.user_id, reason=why
     )
+    paths = dict(
+        store.session.execute(
+            select(Organization.id, Organization.path).where(
+                Organization.id.in_([d["org_id"] for d in done])
+            )
+        ).all()
+    )
+    return [d for d in done if store.principal.allows(Action.READ, paths[d["org_id"]])]
 
 
 @router.post("/activity", response_model=s.ActivityWriteOut, status_code=201, tags=["activity"])
@@ -919,9 +939,10 @@ def get_user(user_id: PathId, store: ScopedStore) -> dict[str, Any]:
 
 
 @router.post("/users/{user_id}/grants", response_model=s.GrantOut, status_code=201, tags=["users"])
-def add_grant(user_id: PathId, body: s.GrantIn, store: ScopedStore) -> dict[str, Any]:
+def add_grant(user_id: PathId, body: s.GrantIn, store: ScopedStore, state: State) -> dict[str, Any]:
     """Give a user a role on a subtree the caller manages."""
     grant = store.grant(user_id, body.role.value, body.org_id)
+    state.forget_principals()
     org = store.get_org(grant.org_id) if grant.org_id is not None else None
     return {
         "id": grant.id,
@@ -932,9 +953,10 @@ def add_grant(user_id: PathId, body: s.GrantIn, store: ScopedStore) -> dict[str,
 
 
 @router.delete("/users/{user_id}/grants/{grant_id}", status_code=204, tags=["users"])
-def remove_grant(user_id: PathId, grant_id: PathId, store: ScopedStore) -> Response:
+def remove_grant(user_id: PathId, grant_id: PathId, store: ScopedStore, state: State) -> Response:
     """Take a role away."""
     store.revoke_grant(user_id, grant_id)
+    state.forget_principals()
     return Response(status_code=204)
 
 

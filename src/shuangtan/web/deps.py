@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,12 +17,26 @@ from shuangtan.adapters.settings import Settings
 from shuangtan.errors import AuthenticationError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.access import Principal
+from shuangtan.services.credentials import hash_token
 
-__all__ = ["SESSION_COOKIE", "AppState", "DbSession", "Me", "ScopedStore", "State"]
+__all__ = [
+    "SESSION_COOKIE",
+    "AppState",
+    "AuthSession",
+    "DbSession",
+    "Me",
+    "ScopedStore",
+    "State",
+]
 
 SESSION_COOKIE = "shuangtan_session"
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+#: How long a verified token is trusted without asking the database again [s]. Revocations
+#: and role changes made through this process apply at once; through another, within this.
+PRINCIPAL_TTL_S = 2.0
 
 
 @dataclass
@@ -32,9 +47,14 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     library: FactorLibrary
+    principals: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+
+    def forget_principals(self) -> None:
+        """Drop every cached token check (after a revocation or a change of roles)."""
+        self.principals.clear()
 
 
-def _state(request: Request) -> AppState:
+async def _state(request: Request) -> AppState:
     state: AppState = request.app.state.shuangtan
     return state
 
@@ -55,12 +75,19 @@ def _session(state: State) -> Iterator[Session]:
         session.close()
 
 
-DbSession = Annotated[Session, Depends(_session)]
+# scope="function": the commit happens before the response is sent, so a client that reads
+# its own write (a token it was just given) always finds it.
+DbSession = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _principal(
-    request: Request, session: DbSession, token: Annotated[str | None, Depends(oauth2)]
-) -> Principal:
+def _store(
+    request: Request, state: State, token: Annotated[str | None, Depends(oauth2)]
+) -> Iterator[Store]:
+    """Session and caller in one step (one trip to the worker thread, not three).
+
+    The transaction commits when the handler returns, before the response is sent, or rolls
+    back on any error.
+    """
     secret = token or request.cookies.get(SESSION_COOKIE)
     if not secret:
         raise AuthenticationError(
@@ -69,16 +96,38 @@ def _principal(
         )
     if len(secret) > 200:
         raise AuthenticationError("invalid token", field="Authorization")
-    principal = Accounts(session).principal(secret)
-    request.state.username = principal.username
-    return principal
+    session = state.sessions()
+    try:
+        key = hash_token(secret)
+        cached = state.principals.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            principal = cached[1]
+        else:
+            principal = Accounts(session).principal(secret)
+            if len(state.principals) > 10_000:
+                state.principals.clear()
+            state.principals[key] = (now + PRINCIPAL_TTL_S, principal)
+        yield Store(session, principal)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
-Me = Annotated[Principal, Depends(_principal)]
+ScopedStore = Annotated[Store, Depends(_store, scope="function")]
 
 
-def _store(session: DbSession, principal: Me) -> Store:
-    return Store(session, principal)
+async def _me(store: ScopedStore) -> Principal:
+    return store.principal
 
 
-ScopedStore = Annotated[Store, Depends(_store)]
+async def _store_session(store: ScopedStore) -> Session:
+    return store.session
+
+
+Me = Annotated[Principal, Depends(_me)]
+#: The session of an authenticated request (the same one its ScopedStore uses).
+AuthSession = Annotated[Session, Depends(_store_session)]

@@ -479,6 +479,8 @@ class InventoryVersion(BaseModel):
     """One version's header."""
 
     inventory_id: int
+    org_id: int
+    period: str
     version: int
     status: str
     co2e_t: float

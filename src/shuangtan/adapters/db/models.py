@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -211,7 +212,15 @@ class Inventory(Base):
     __tablename__ = "inventories"
     __table_args__ = (
         UniqueConstraint("org_id", "period", "version"),
-        Index("ix_inventories_current", "org_id", "period", "status"),
+        # At most one current version per organisation and period, on both backends.
+        Index(
+            "uq_inventories_current",
+            "org_id",
+            "period",
+            unique=True,
+            sqlite_where=text("status = 'current'"),
+            postgresql_where=text("status = 'current'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -225,8 +234,9 @@ class Inventory(Base):
     gwp_set: Mapped[str] = mapped_column(String(10))
     co2e_t: Mapped[float]
     energy_tce: Mapped[float]
-    #: The whole API document (totals, breakdowns, the rolled-up tree), frozen at compute time.
-    summary: Mapped[dict[str, Any]]
+    #: The whole API document (totals, breakdowns, the rolled-up tree) as JSON text, frozen
+    #: at compute time and served byte for byte (no decode and re-encode per read).
+    summary: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text, default="")
     computed_at: Mapped[dt.datetime]
     computed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
+import orjson
 from sqlalchemy import Select, delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -70,6 +71,9 @@ SYSTEM = Principal(
     grants=(Grant(Role.PLATFORM_ADMIN, None, None),),
     scopes=frozenset(SCOPES),
 )
+
+#: How often a token's ``last_used_at`` is brought up to date.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 _ORG_FIELDS = ("code", "name_zh", "name_en", "sector", "region", "address", "credit_code")
 _SOURCE_FIELDS = (
@@ -613,7 +617,7 @@ class Store:
         self._flush(
             f"source {source.code} already has a datum for "
             f"{data['period_start']}…{data['period_end']};"
-            " correct it with PUT",
+            " correct it with PATCH /api/v1/activity/{id}",
             "period_start",
         )
         return datum
@@ -707,8 +711,9 @@ class Store:
             .where(
                 Organization.path.like(_like_prefix(org.path)),
                 EmissionSource.active.is_(True),
-                ActivityDatum.period_start >= period.start,
-                ActivityDatum.period_end <= period.end,
+                # Overlapping, not only contained: the calculation warns about the rest.
+                ActivityDatum.period_start < period.end,
+                ActivityDatum.period_end > period.start,
             )
         )
         activity = [ActivityRow(*row) for row in rows]
@@ -732,21 +737,40 @@ class Store:
         )
 
     def current_inventory(self, org_id: int, period: str) -> Inventory:
-        """The current version of an organisation's inventory for a period."""
-        org = self.get_org(org_id)
+        """The current version of an organisation's inventory for a period (one query)."""
         label = parse_period(period).label
-        inventory = self.session.scalars(
-            select(Inventory).where(
-                Inventory.org_id == org.id, Inventory.period == label, Inventory.status == "current"
-            )
+        row = self.session.execute(
+            select(Inventory, Organization)
+            .join(Organization, Organization.id == Inventory.org_id)
+            .where(Inventory.org_id == org_id, Inventory.period == label)
+            .where(Inventory.status == "current")
         ).first()
-        if inventory is None:
+        if row is None:
+            org = self.get_org(org_id)
             raise NotFoundError(
                 f"no inventory of {org.code} for {label}; "
                 "compute it with POST …/inventory/recompute",
                 field="period",
             )
+        inventory, org = row
+        self._check(org, Action.READ, f"organization {org_id}")
         return inventory
+
+    def current_document(self, org_id: int, period: str) -> str:
+        """The current inventory's stored API document (JSON text), in one light query."""
+        label = parse_period(period).label
+        row = self.session.execute(
+            select(Inventory.summary, Organization.path)
+            .join(Organization, Organization.id == Inventory.org_id)
+            .where(
+                Inventory.org_id == org_id, Inventory.period == label, Inventory.status == "current"
+            )
+        ).first()
+        if row is None or not self.principal.allows(Action.READ, row[1]):
+            self.current_inventory(org_id, period)  # raises the precise not-found error
+            raise NotFoundError(f"organization {org_id} not found", field="id")
+        document: str = row[0]
+        return document
 
     def inventory_version(self, org_id: int, period: str, version: int) -> Inventory:
         """One version of an organisation's inventory for a period."""
@@ -831,12 +855,15 @@ class Store:
         """Store a computed inventory as a new version (port of the service)."""
         org = self.get_org(computed.org.id, Action.RECOMPUTE)
         label = computed.period.label
+        # Serialise recomputations of one organisation (PostgreSQL row lock; SQLite has one
+        # writer anyway); the partial unique index on current versions is the last guard.
+        self.session.execute(
+            select(Organization.id).where(Organization.id == org.id).with_for_update()
+        )
         previous = self.session.scalars(
-            select(Inventory)
-            .where(
+            select(Inventory).where(
                 Inventory.org_id == org.id, Inventory.period == label, Inventory.status == "current"
             )
-            .with_for_update()
         ).first()
         last_version = self.session.scalar(
             select(func.max(Inventory.version)).where(
@@ -857,7 +884,7 @@ class Store:
             gwp_set=computed.gwp_set,
             co2e_t=computed.co2e_t,
             energy_tce=computed.energy_tce,
-            summary={},
+            summary="{}",
             reason=reason,
             computed_at=utcnow(),
             computed_by=user_id if user_id and user_id > 0 else None,
@@ -889,33 +916,41 @@ class Store:
                 self.inventory_meta(inventory),
                 [self.item_dict(i) for i in inventory.items],
             )
-        inventory.summary = {
-            **computed.summary,
-            "inventory_id": inventory.id,
-            "version": version,
-            "computed_at": inventory.computed_at.isoformat() + "Z",
-            "reason": reason,
-        }
+        inventory.summary = orjson.dumps(
+            {
+                **computed.summary,
+                "inventory_id": inventory.id,
+                "version": version,
+                "computed_at": inventory.computed_at.isoformat() + "Z",
+                "reason": reason,
+            }
+        ).decode()
         self.session.flush()
         return inventory.id, version, diff
 
     def affected_inventories(
         self, source_org_id: int, start: dt.date, end: dt.date
-    ) -> list[tuple[int, str]]:
-        """Current inventories of the organisation and its ancestors overlapping the dates."""
+    ) -> list[tuple[int, str, str]]:
+        """Current inventories of the organisation and its ancestors overlapping the dates.
+
+        ``(org id, period, GWP set)``, deepest organisation first, then by period.
+        """
         org = self.session.get(Organization, source_org_id)
         if org is None:
             return []
         ancestors = [int(part) for part in org.path.strip("/").split("/") if part]
         rows = self.session.execute(
-            select(Inventory.org_id, Inventory.period).where(
+            select(Inventory.org_id, Inventory.period, Inventory.gwp_set)
+            .join(Organization, Organization.id == Inventory.org_id)
+            .where(
                 Inventory.org_id.in_(ancestors),
                 Inventory.status == "current",
                 Inventory.period_start < end,
                 Inventory.period_end > start,
             )
+            .order_by(func.length(Organization.path).desc(), Inventory.period)
         )
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def stale_inventories(self, library_version: str) -> list[tuple[int, str]]:
         """Current inventories computed with a different factor-library version."""
@@ -934,10 +969,16 @@ class Store:
 
     def list_users(self, *, limit: int = 100, offset: int = 0) -> tuple[list[User], int]:
         """Users holding a role inside the subtrees the caller manages (all for platform admins)."""
-        if self.principal.prefixes(Action.MANAGE_USERS) is None:
+        # Seeing whom one manages is a read: a read-only token of an org admin sees them too.
+        prefixes = self.principal.prefixes(Action.MANAGE_USERS, roles_only=True)
+        if prefixes is None:
             stmt = select(User)
         else:
-            condition = self._where(Action.MANAGE_USERS)
+            condition = (
+                or_(*(Organization.path.like(_like_prefix(p)) for p in prefixes))
+                if prefixes
+                else false()
+            )
             stmt = select(User).where(
                 User.id.in_(
                     select(RoleGrant.user_id)
@@ -969,6 +1010,8 @@ class Store:
     ) -> User:
         """Create a user with role grants; the caller must manage every granted subtree."""
         grants = list(grants)
+        if not self.principal.scope_allows(Action.MANAGE_USERS):
+            raise PermissionDeniedError("this token's scopes do not allow managing users")
         if not grants and not self.principal.is_platform_admin:
             raise InputError(
                 "a new user needs at least one role on your organizations", field="grants"
@@ -1028,6 +1071,8 @@ class Store:
         if grant.org_id is None:
             if not self.principal.is_platform_admin:
                 raise NotFoundError(f"grant {grant_id} not found", field="grant_id")
+            if not self.principal.scope_allows(Action.MANAGE_USERS):
+                raise PermissionDeniedError("this token's scopes do not allow managing users")
         else:
             self.get_org(grant.org_id, Action.MANAGE_USERS)
         self.session.delete(grant)
@@ -1035,10 +1080,13 @@ class Store:
 
     def grant_paths(self, user: User) -> list[tuple[RoleGrant, Organization | None]]:
         """A user's grants with their organisations."""
-        return [
-            (g, self.session.get(Organization, g.org_id) if g.org_id is not None else None)
-            for g in user.grants
-        ]
+        out: list[tuple[RoleGrant, Organization | None]] = []
+        for g in user.grants:
+            org = self.session.get(Organization, g.org_id) if g.org_id is not None else None
+            # A user may hold roles elsewhere; the caller sees only grants on what it can see.
+            if org is None or self.principal.allows(Action.READ, org.path):
+                out.append((g, org))
+        return out
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -1140,6 +1188,7 @@ class Accounts:
                 ApiToken.id,
                 ApiToken.expires_at,
                 ApiToken.revoked_at,
+                ApiToken.last_used_at,
                 ApiToken.scopes,
                 User.id,
                 User.username,
@@ -1150,7 +1199,7 @@ class Accounts:
         ).first()
         if row is None:
             raise AuthenticationError("invalid token", field="Authorization")
-        token_id, expires_at, revoked_at, scopes, user_id, username, active = row
+        token_id, expires_at, revoked_at, last_used, scopes, user_id, username, active = row
         now = utcnow()
         if revoked_at is not None:
             raise AuthenticationError("token revoked", field="Authorization")
@@ -1158,6 +1207,11 @@ class Accounts:
             raise AuthenticationError("token expired", field="Authorization")
         if not active:
             raise AuthenticationError("account disabled", field="Authorization")
+        if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+            # Recorded to the minute: an audit aid, not a write on every request.
+            self.session.execute(
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+            )
         grants = self.session.execute(
             select(RoleGrant.role, RoleGrant.org_id, Organization.path)
             .outerjoin(Organization, Organization.id == RoleGrant.org_id)

@@ -133,11 +133,7 @@ def upgrade() -> None:
         sa.Column("gwp_set", sa.String(length=10), nullable=False),
         sa.Column("co2e_t", sa.Double(), nullable=False),
         sa.Column("energy_tce", sa.Double(), nullable=False),
-        sa.Column(
-            "summary",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("computed_at", sa.DateTime(), nullable=False),
         sa.Column("computed_by", sa.Integer(), nullable=True),
@@ -158,7 +154,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("inventories", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_inventories_current", ["org_id", "period", "status"], unique=False
+            "uq_inventories_current",
+            ["org_id", "period"],
+            unique=True,
+            sqlite_where=sa.text("status = 'current'"),
+            postgresql_where=sa.text("status = 'current'"),
         )
 
     op.create_table(
@@ -353,7 +353,11 @@ def downgrade() -> None:
     op.drop_table("role_grants")
     op.drop_table("org_economics")
     with op.batch_alter_table("inventories", schema=None) as batch_op:
-        batch_op.drop_index("ix_inventories_current")
+        batch_op.drop_index(
+            "uq_inventories_current",
+            sqlite_where=sa.text("status = 'current'"),
+            postgresql_where=sa.text("status = 'current'"),
+        )
 
     op.drop_table("inventories")
     with op.batch_alter_table("emission_sources", schema=None) as batch_op:

@@ -1,0 +1,1843 @@
+"""Authorisation matrix: every role × every endpoint × own versus foreign organisation.
+
+Acceptance: *no foreign datum readable, no unauthorised write succeeds.*
+
+How it is built
+---------------
+* :data:`ENDPOINTS` maps every route of the OpenAPI schema to a builder of the requests of one
+  caller, one per target: own and foreign (A1's side, B1's side, C1's side, the park, the
+  regions, the verifier body, throwaway objects for deletes). ``test_every_route_is_in_the_matrix``
+  fails when a route is missing, so a new endpoint cannot slip past.
+* The expected status of every request comes from :class:`Oracle`, which restates the rules of
+  ``shuangtan.services.access`` independently of the product (:data:`MAY` is its table): a role
+  holds on the subtree it is granted on; a resource outside every visible subtree is 404, visible
+  but not allowed 403; a read-only token writes nothing (403); users are visible to those who
+  manage them, and to themselves.
+* ``test_role_matrix[user]`` builds the world once per user and walks every case as that user:
+  all reads; the main reads again with its read-only token; one write per write endpoint on its side
+  with the read-only token; then all writes with the read-write token. Lists must hold exactly the
+  visible ids (and ``total`` must count only those); every body, errors included, is searched for
+  the codes, names and ids of what the caller cannot see. Each write is bracketed by a snapshot of
+  all tables: a refusal must change nothing; a success must change the very row it names.
+* Known product defects are listed in :data:`KNOWN_DEFECTS`; their cases are left out of the
+  matrix and replayed by ``test_known_defect[...]`` under ``xfail(strict=True)``, so the file
+  fails once a defect is fixed, and its entry can go. (One more, grants of other sides shown to
+  a user's managers, has its own scenario: ``test_user_with_roles_on_both_sides_managers``.)
+
+Users created here get the world's precomputed password hash (argon2 costs ~0.2 s a hash, and
+hashing has nothing to do with authorisation): every password is ``PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Text, cast, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from shuangtan.adapters.db import repositories
+from shuangtan.adapters.db.models import (
+    ActivityDatum,
+    ApiToken,
+    Base,
+    EmissionSource,
+    Inventory,
+    Meter,
+    Organization,
+    RoleGrant,
+    User,
+)
+from tests.platform_fixtures import Database
+from tests.world import PASSWORD, USERS, World, _password_hash
+
+API = "/api/v1"
+
+# --- the rules, restated ----------------------------------------------------------------------
+
+READ = "read"
+ORGANIZATION = "write organizations"
+CONFIGURATION = "write sources and meters"
+ACTIVITY = "write activity data"
+RECOMPUTE = "recompute inventories"
+MANAGE_USERS = "manage users"
+ALL = frozenset({READ, ORGANIZATION, CONFIGURATION, ACTIVITY, RECOMPUTE, MANAGE_USERS})
+
+#: What each role may do on the subtree it is granted on (the access module's docstring table).
+MAY: dict[str, frozenset[str]] = {
+    "platform_admin": ALL,
+    "regulator": frozenset({READ}),
+    "org_admin": ALL,
+    "data_entry": frozenset({READ, ACTIVITY, RECOMPUTE}),
+    "verifier": frozenset({READ}),
+    "viewer": frozenset({READ}),
+}
+
+TOP = "(top level)"  # where a top-level organisation is written: platform admins only
+
+
+@dataclass(frozen=True)
+class Side:
+    """One enterprise of the world with what hangs below it."""
+
+    key: str
+    enterprise: str
+    facility: str
+    source: str
+    region: str
+
+    @property
+    def tag(self) -> str:
+        """Prefix of this side's throwaway objects: ``xa``, ``xb``, ``xc``."""
+        return f"x{self.key.lower()}"
+
+
+SIDES = (
+    Side("A", "A1", "A1-F1", "A1-S-EL", "江苏"),
+    Side("B", "B1", "B1-F1", "B1-S-COAL", "江苏"),
+    Side("C", "C1", "C1-F1", "C1-S-EL", "浙江"),
+)
+SIDE = {s.key: s for s in SIDES}
+#: Sides of writes and list filters: the sibling B1 is read, not written (it is foreign to A1's
+#: users exactly as C1 is, and own to the park and the regulator exactly as A1 is).
+WRITE_SIDES = (SIDE["A"], SIDE["C"])
+#: Every organisation of the world (``GET /organizations/{org_id}``).
+ORG_TARGETS = ("A1", "A1-F1", "B1", "B1-F1", "P1", "R1", "C1", "C1-F1", "R2", "V1")
+#: Organisations with a 2025 inventory in the world (``GET …/inventory``).
+INVENTORY_ORGS = ("A1", "B1", "P1", "R1", "C1", "R2")
+#: Own enterprise, park, region, foreign enterprise (organisation writes, recomputation).
+ORG_WRITE_SAMPLE = ("A1", "P1", "R1", "C1")
+#: Own enterprise, park, foreign enterprise (the secondary organisation and inventory reads).
+ORG_READ_SAMPLE = ("A1", "P1", "C1")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A world user, seen through its read-write or its read-only token."""
+
+    username: str
+    read_only: bool = False
+
+    @property
+    def role(self) -> str:
+        return USERS[self.username][0]
+
+    @property
+    def home(self) -> str | None:
+        """The organisation the role is granted on (``None``: platform-wide)."""
+        return USERS[self.username][1]
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "platform_admin"
+
+    def __str__(self) -> str:
+        return f"{self.username}{' (read-only token)' if self.read_only else ''}"
+
+
+# --- what is in the database ------------------------------------------------------------------
+
+
+@dataclass
+class Registry:
+    """Rows by id, read straight from the database: the oracle's view of the world."""
+
+    org: dict[int, Organization]
+    source: dict[int, EmissionSource]
+    meter: dict[int, Meter]
+    activity: dict[int, int]  # datum id -> source id
+    inventory: dict[int, int]  # current inventory id -> org id
+    user: dict[int, str]
+    grants: dict[str, list[tuple[str, int | None]]]  # username -> (role, org id)
+
+    @classmethod
+    def load(cls, db: Database) -> Registry:
+        with Session(db.engine, expire_on_commit=False) as s:
+            reg = cls(
+                org={o.id: o for o in s.scalars(select(Organization))},
+                source={x.id: x for x in s.scalars(select(EmissionSource))},
+                meter={x.id: x for x in s.scalars(select(Meter))},
+                activity=dict(s.execute(select(ActivityDatum.id, ActivityDatum.source_id)).all()),
+                inventory=dict(
+                    s.execute(
+                        select(Inventory.id, Inventory.org_id).where(Inventory.status == "current")
+                    ).all()
+                ),
+                user=dict(s.execute(select(User.id, User.username)).all()),
+                grants={},
+            )
+            for user_id, role, org_id in s.execute(
+                select(RoleGrant.user_id, RoleGrant.role, RoleGrant.org_id)
+            ):
+                reg.grants.setdefault(reg.user[user_id], []).append((role, org_id))
+            s.expunge_all()
+        return reg
+
+    def org_id(self, code: str) -> int:
+        return next(i for i, o in self.org.items() if o.code == code)
+
+    def under(self, org_id: int, root_id: int) -> bool:
+        """Whether ``org_id`` is ``root_id`` or below it, following parent links."""
+        current: int | None = org_id
+        while current is not None:
+            if current == root_id:
+                return True
+            current = self.org[current].parent_id
+        return False
+
+
+class Oracle:
+    """Expected outcomes, from the grants of :data:`USERS` and the tree in the database."""
+
+    def __init__(self, reg: Registry) -> None:
+        self.reg = reg
+
+    def sees(self, c: Caller, org: int) -> bool:
+        if c.admin:
+            return True
+        return c.home is not None and self.reg.under(org, self.reg.org_id(c.home))
+
+    def may(self, c: Caller, kind: str, org: int) -> bool:
+        """The role allows ``kind`` on ``org`` (token scopes aside)."""
+        return self.sees(c, org) and kind in MAY[c.role]
+
+    def expect(
+        self, c: Caller, kind: str, org: int | None, write: int | str | None = None, ok: int = 200
+    ) -> int:
+        """Status of a request that names ``org`` and needs ``kind`` on ``write`` (or ``org``).
+
+        ``org`` is what the request names (404 when the caller cannot see it); ``write`` is where
+        the permission is needed: the parent for creations and deletions, :data:`TOP` for the top
+        level.
+        """
+        if org is not None and not self.sees(c, org):
+            return 404
+        if kind == READ:
+            return ok
+        if c.read_only:
+            return 403
+        target = org if write is None else write
+        if target == TOP:
+            return ok if c.admin else 403
+        assert isinstance(target, int)
+        return ok if self.may(c, kind, target) else 403
+
+    def manages(self, c: Caller, username: str) -> bool:
+        """The caller administers one of the user's grants (platform admins: everyone's)."""
+        if c.admin:
+            return True
+        return any(
+            org is not None and self.may(c, MANAGE_USERS, org)
+            for _, org in self.reg.grants.get(username, [])
+        )
+
+    def sees_user(self, c: Caller, username: str) -> bool:
+        return username == c.username or self.manages(c, username)
+
+    def grant(self, c: Caller, role: str, org: int | None, ok: int = 201) -> int:
+        """Giving ``role`` on ``org`` (``None``: platform-wide) to a user the caller sees."""
+        if org is None or role == "platform_admin":
+            return 403 if c.read_only or not c.admin else ok
+        if not self.sees(c, org):
+            return 404
+        return 403 if c.read_only or not self.may(c, MANAGE_USERS, org) else ok
+
+    def ancestors(self, c: Caller) -> Iterator[int]:
+        """Organisations above the caller's grant."""
+        if c.home is None:
+            return
+        parent = self.reg.org[self.reg.org_id(c.home)].parent_id
+        while parent is not None:
+            yield parent
+            parent = self.reg.org[parent].parent_id
+
+    def secrets(self, c: Caller) -> Secrets:
+        """What ``c`` must never find in a response."""
+        orgs = {i for i in self.reg.org if not self.sees(c, i)}
+        sources = {i for i, x in self.reg.source.items() if x.org_id in orgs}
+        things: list[Any] = [self.reg.org[i] for i in orgs] + [self.reg.source[i] for i in sources]
+        things += [x for x in self.reg.meter.values() if x.org_id in orgs]
+        codes = sorted({x.code for x in things})
+        names = sorted({n for x in things for n in (x.name_zh, x.name_en) if n})
+        parts = [rf"(?<![A-Za-z0-9]){re.escape(x)}(?![A-Za-z0-9])" for x in codes]
+        parts += [re.escape(n) for n in names]
+        return Secrets(
+            pattern=re.compile("|".join(parts)) if parts else None,
+            org_ids=frozenset(orgs),
+            source_ids=frozenset(sources),
+            usernames=frozenset(u for u in self.reg.user.values() if not self.sees_user(c, u)),
+            above=frozenset(self.ancestors(c)),
+        )
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Codes, names, ids and usernames a caller cannot see."""
+
+    pattern: re.Pattern[str] | None
+    org_ids: frozenset[int]
+    source_ids: frozenset[int]
+    usernames: frozenset[str]
+    #: the caller's ancestors: their ids are in its top organisation's ``parent_id`` and ``path``
+    above: frozenset[int] = frozenset()
+
+    SKIP = frozenset({"token", "access_token", "request_id", "library_version"})
+
+    def find(self, doc: Any, where: str = "$") -> Iterator[str]:
+        """Where ``doc`` (a decoded JSON document) mentions something secret."""
+        if isinstance(doc, dict):
+            for key, value in doc.items():
+                if key in self.SKIP:
+                    continue
+                at = f"{where}.{key}"
+                hidden = self.org_ids - self.above if key == "parent_id" else self.org_ids
+                if key in ("org_id", "parent_id") and value in hidden:
+                    yield f"{at} = {value} (a foreign organisation's id)"
+                elif key == "source_id" and isinstance(value, int) and value in self.source_ids:
+                    yield f"{at} = {value} (a foreign source's id)"
+                elif key == "username" and value in self.usernames:
+                    yield f"{at} = {value!r} (a user the caller cannot see)"
+                else:
+                    yield from self.find(value, at)
+        elif isinstance(doc, list):
+            for i, value in enumerate(doc):
+                yield from self.find(value, f"{where}[{i}]")
+        elif isinstance(doc, str) and self.pattern is not None:
+            hit = self.pattern.search(doc)
+            if hit:
+                yield f"{where} mentions {hit.group(0)!r}: {doc[:120]!r}"
+
+
+# --- cases and their effects ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effect:
+    """The row a successful write must add, change or delete, seen in the table snapshots.
+
+    Snapshot lines read ``table:id|col|col|…``; ``row`` is the id (or a function of the answer
+    giving it), ``holds`` are texts the new line must contain.
+    """
+
+    table: str
+    row: int | Callable[[Any], int] | None = None
+    holds: tuple[str, ...] = ()
+    gone: bool = False
+
+    def problems(self, body: Any, before: list[str], after: list[str]) -> list[str]:
+        row = self.row(body) if callable(self.row) else self.row
+        prefix = f"{self.table}:" if row is None else f"{self.table}:{row}|"
+        if self.gone:
+            if any(x.startswith(prefix) for x in after):
+                return [f"{prefix} is still there"]
+            return []
+        old = set(before)
+        new = [x for x in after if x.startswith(prefix) and x not in old]
+        if not any(all(h in x for h in self.holds) for x in new):
+            return [f"no new or changed {prefix}… holding {self.holds}; new: {new[:2]}"]
+        return []
+
+
+@dataclass
+class Case:
+    """One request of one caller, and what must come of it."""
+
+    endpoint: str  # "PATCH /organizations/{org_id}", as in the OpenAPI schema (prefix dropped)
+    target: str  # what it aims at, for people
+    url: str
+    expected: int
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    write: bool = False
+    own: bool = True  # the caller can see the target
+    #: a successful write must change this row (None: must change nothing, e.g. POST /calc)
+    effect: Effect | None = None
+    #: lists: the ids the page must hold, exactly
+    items: set[int] | None = None
+    #: after a success: checks of the answer, returning problems
+    verify: Callable[[httpx.Response], Iterable[str]] | None = None
+    subject: str | None = None  # the user a /users/{user_id} request is about
+
+    @property
+    def method(self) -> str:
+        return self.endpoint.split()[0]
+
+
+class Matrix:
+    """The world, its throwaway objects, the oracle, and helpers of the case builders."""
+
+    def __init__(self, client: TestClient, world: World, db: Database) -> None:
+        self.client, self.world, self.db = client, world, db
+        self.seq = itertools.count(1)
+        self.tmp: dict[str, int] = {}  # "A.fac", "A.src", "A.meter", "A.datum", "A.user", …
+        self.tokens: dict[Caller, dict[str, tuple[int, str]]] = {}  # purpose -> (id, secret)
+        self.reg: Registry
+        self.oracle: Oracle
+
+    def setup(self, callers: Iterable[Caller]) -> None:
+        """Throwaway objects for deletes and grants (through the admin API), throwaway tokens of
+        the callers, then the registry."""
+        for side in WRITE_SIDES:
+            t, ent, fac = side.tag, self.org(side.enterprise), self.facility(side)
+            body = {"parent_id": ent, "kind": "facility", "code": f"{t}-fac", "name_zh": f"临时{t}"}
+            self.tmp[f"{side.key}.fac"] = self.as_admin("POST", "/organizations", body)["id"]
+            body = source_body(fac, f"{t}-src", side.region)
+            self.tmp[f"{side.key}.src"] = self.as_admin("POST", "/sources", body)["id"]
+            body = meter_body(fac, f"{t}-m", None)
+            self.tmp[f"{side.key}.meter"] = self.as_admin("POST", "/meters", body)["id"]
+            body = activity_body(self.source(side), 7)
+            self.tmp[f"{side.key}.datum"] = self.as_admin("POST", "/activity", body)["activity"][
+                "id"
+            ]
+            user = self.as_admin("POST", "/users", user_body(f"{t}-user", [("viewer", ent)]))
+            self.tmp[f"{side.key}.user"] = user["id"]
+            body = {"role": "data_entry", "org_id": ent}
+            grant = self.as_admin("POST", f"/users/{user['id']}/grants", body)
+            self.tmp[f"{side.key}.grant"] = grant["id"]
+        user = self.as_admin("POST", "/users", user_body("xp-admin", [("platform_admin", None)]))
+        self.tmp["P.user"], self.tmp["P.grant"] = user["id"], user["grants"][0]["id"]
+        with Session(self.db.engine) as s:
+            accounts = repositories.Accounts(s)
+            for c in callers:
+                user_row = s.get(User, self.world.user[c.username])
+                assert user_row is not None
+                scopes = ["read"] if c.read_only else ["read", "write"]
+                self.tokens[c] = {}
+                for purpose in ("revoke", "logout"):
+                    row, secret = accounts.issue_token(
+                        user_row, kind="api", scopes=scopes, name=f"matrix-{purpose}"
+                    )
+                    self.tokens[c][purpose] = (row.id, secret)
+            s.commit()
+        self.reg = Registry.load(self.db)
+        self.oracle = Oracle(self.reg)
+
+    def as_admin(self, method: str, path: str, body: Any = None) -> Any:
+        auth = self.world.auth("admin")
+        response = self.client.request(method, API + path, json=body, headers=auth)
+        assert response.is_success, f"setup {method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    # ids
+
+    def org(self, code: str) -> int:
+        return self.world.org[code]
+
+    def facility(self, side: Side) -> int:
+        return self.world.org[side.facility]
+
+    def source(self, side: Side) -> int:
+        return self.world.source[side.source]
+
+    def meter(self, side: Side) -> int:
+        return self.world.meter[side.source]
+
+    def datum(self, side: Side) -> int:
+        return self.world.activity[f"{side.source}/03"]
+
+    def unique(self, c: Caller) -> str:
+        """A fresh lower-case code (never mistaken for a world code)."""
+        return f"n{next(self.seq)}-{c.username}{'-ro' if c.read_only else ''}"
+
+    # case factories
+
+    def case(
+        self, c: Caller, endpoint: str, url: str, target: str, expected: int, **kw: Any
+    ) -> Case:
+        """A case with a given expected status."""
+        method = endpoint.split()[0]
+        headers = self.world.auth(c.username, read_only=c.read_only)
+        return Case(endpoint, target, url, expected, headers=headers, write=method != "GET", **kw)
+
+    def scoped(
+        self,
+        c: Caller,
+        endpoint: str,
+        url: str,
+        target: str,
+        kind: str,
+        org: int | None,
+        *,
+        write: int | str | None = None,
+        ok: int | None = None,
+        **kw: Any,
+    ) -> Case:
+        """A case whose outcome follows the organisation rules (see :meth:`Oracle.expect`)."""
+        method = endpoint.split()[0]
+        ok = ok or {"POST": 201, "DELETE": 204}.get(method, 200)
+        expected = self.oracle.expect(c, kind, org, write, ok)
+        own = org is None or self.oracle.sees(c, org)
+        return self.case(c, endpoint, url, target, expected, own=own, **kw)
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+
+def source_body(org_id: int, code: str, region: str) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "code": code,
+        "name_zh": f"临时{code}",
+        "category": "purchased_electricity",
+        "method": "electricity",
+        "params": {"region": region, "fallback": "latest_prior"},
+        "unit": "MWh",
+    }
+
+
+def meter_body(org_id: int, code: str, source_id: int | None) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "source_id": source_id,
+        "code": code,
+        "name_zh": f"临时{code}",
+        "carrier": "electricity",
+        "unit": "MWh",
+    }
+
+
+def activity_body(source_id: int, month: int, amount: float = 10.0) -> dict[str, Any]:
+    """A 2024 datum (the world's 2025 months are all taken)."""
+    return {
+        "source_id": source_id,
+        "period_start": f"2024-{month:02d}-01",
+        "period_end": f"2024-{month + 1:02d}-01",
+        "amount": amount,
+    }
+
+
+def user_body(username: str, grants: list[tuple[str, int | None]]) -> dict[str, Any]:
+    return {
+        "username": username,
+        "password": PASSWORD,
+        "grants": [{"role": r, "org_id": o} for r, o in grants],
+    }
+
+
+def new_id(body: Any) -> int:
+    return int(body["id"])
+
+
+def grant_line(user_id: int, role: str, org: int | None) -> str:
+    """The text of a ``role_grants`` snapshot line after its id: ``user_id|org_id|role|``."""
+    return f"|{user_id}|{'∅' if org is None else org}|{role}|"
+
+
+# --- the endpoint table -----------------------------------------------------------------------
+
+Builder = Callable[[Matrix, Caller], list[Case]]
+#: ``"METHOD /path"`` (as in the OpenAPI schema, without the ``/api/v1`` prefix) → builder.
+ENDPOINTS: dict[str, Builder] = {}
+#: Reachable without credentials: exercised by ``test_unauthenticated_and_login``.
+PUBLIC = ("GET /health", "POST /auth/token", "POST /auth/session")
+
+
+def endpoint(key: str) -> Callable[[Builder], Builder]:
+    def register(builder: Builder) -> Builder:
+        assert key not in ENDPOINTS, key
+        ENDPOINTS[key] = builder
+        return builder
+
+    return register
+
+
+# service and authentication: about the caller itself, no organisation involved
+
+
+@endpoint("GET /health")
+def _health(m: Matrix, c: Caller) -> list[Case]:
+    return [m.case(c, "GET /health", "/health", "service", 200)]
+
+
+@endpoint("POST /auth/token")
+def _login_token(m: Matrix, c: Caller) -> list[Case]:
+    return []  # public; see test_unauthenticated_and_login
+
+
+@endpoint("POST /auth/session")
+def _login_session(m: Matrix, c: Caller) -> list[Case]:
+    return []  # public; see test_unauthenticated_and_login
+
+
+@endpoint("DELETE /auth/session")
+def _logout(m: Matrix, c: Caller) -> list[Case]:
+    # Signs out the token it is sent with: a throwaway token of the caller's (any scope may).
+    token_id, secret = m.tokens[c]["logout"]
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    def signed_out(_: httpx.Response) -> list[str]:
+        r = m.client.get(API + "/auth/me", headers=headers)
+        return [] if r.status_code == 401 else [f"the token still works: {r.status_code}"]
+
+    case = m.case(
+        c,
+        "DELETE /auth/session",
+        "/auth/session",
+        "own session",
+        204,
+        effect=Effect("api_tokens", token_id),
+        verify=signed_out,
+    )
+    case.headers = headers
+    return [case]
+
+
+@endpoint("GET /auth/me")
+def _me(m: Matrix, c: Caller) -> list[Case]:
+    scopes = ["read"] if c.read_only else ["read", "write"]
+
+    def me(r: httpx.Response) -> list[str]:
+        body = r.json()
+        if (body["username"], body["scopes"]) != (c.username, scopes):
+            return [f"/auth/me says {body['username']} {body['scopes']}"]
+        return []
+
+    return [m.case(c, "GET /auth/me", "/auth/me", "self", 200, verify=me)]
+
+
+@endpoint("GET /auth/tokens")
+def _tokens(m: Matrix, c: Caller) -> list[Case]:
+    with Session(m.db.engine) as s:
+        user_id = m.world.user[c.username]
+        mine = set(s.scalars(select(ApiToken.id).where(ApiToken.user_id == user_id)))
+
+    def only_mine(r: httpx.Response) -> list[str]:
+        listed = {t["id"] for t in r.json()}
+        if not listed or not listed <= mine or any(t["token"] for t in r.json()):
+            return [f"listed tokens {sorted(listed)}; the caller's are {sorted(mine)}"]
+        return []
+
+    return [m.case(c, "GET /auth/tokens", "/auth/tokens", "own tokens", 200, verify=only_mine)]
+
+
+@endpoint("POST /auth/tokens")
+def _new_token(m: Matrix, c: Caller) -> list[Case]:
+    # Self-service: allowed with any token, but never with more scopes than the token used.
+    user_id = m.world.user[c.username]
+    return [
+        m.case(
+            c,
+            "POST /auth/tokens",
+            "/auth/tokens",
+            f"own token, scopes {' '.join(scopes)}",
+            422 if c.read_only and "write" in scopes else 201,
+            json={"name": "matrix", "scopes": scopes},
+            # api_tokens: id|user_id|kind|name|…
+            effect=Effect("api_tokens", new_id, (f"|{user_id}|api|matrix|",)),
+        )
+        for scopes in (["read"], ["read", "write"])
+    ]
+
+
+@endpoint("DELETE /auth/tokens/{token_id}")
+def _revoke_token(m: Matrix, c: Caller) -> list[Case]:
+    own_id, _ = m.tokens[c]["revoke"]
+    other = "foreign" if c.username != "foreign" else "viewer"
+    with Session(m.db.engine) as s:
+        other_id = s.scalars(
+            select(ApiToken.id).where(ApiToken.user_id == m.world.user[other]).order_by(ApiToken.id)
+        ).first()
+    key = "DELETE /auth/tokens/{token_id}"
+    return [
+        m.case(
+            c, key, f"/auth/tokens/{own_id}", "own token", 204, effect=Effect("api_tokens", own_id)
+        ),
+        m.case(c, key, f"/auth/tokens/{other_id}", f"{other}'s token", 404, own=False),
+    ]
+
+
+# organisations
+
+
+def _ids(body: Any, key: str = "id") -> set[int]:
+    return {item[key] for item in body["items"]}
+
+
+@endpoint("GET /organizations")
+def _list_orgs(m: Matrix, c: Caller) -> list[Case]:
+    o, reg, key = m.oracle, m.reg, "GET /organizations"
+    visible = {i for i in reg.org if o.sees(c, i)}
+    cases = [m.case(c, key, "/organizations?limit=1000", "all", 200, items=visible)]
+    for side in WRITE_SIDES:
+        ent = m.org(side.enterprise)
+        sees = o.sees(c, ent)
+        url = f"/organizations?limit=1000&within={ent}"
+        within = {i for i in visible if reg.under(i, ent)}
+        cases.append(
+            m.case(
+                c,
+                key,
+                url,
+                f"within {side.enterprise}",
+                200 if sees else 404,
+                items=within,
+                own=sees,
+            )
+        )
+        needle = side.enterprise.casefold()
+        texts = {i: (reg.org[i].code, reg.org[i].name_zh, reg.org[i].name_en) for i in visible}
+        found = {i for i, t in texts.items() if any(needle in x.casefold() for x in t)}
+        url = f"/organizations?q={side.enterprise}"
+        cases.append(m.case(c, key, url, f"q={side.enterprise}", 200, items=found, own=sees))
+    return cases
+
+
+@endpoint("GET /organizations/tree")
+def _tree(m: Matrix, c: Caller) -> list[Case]:
+    visible = {i for i in m.reg.org if m.oracle.sees(c, i)}
+    return [
+        m.case(c, "GET /organizations/tree", "/organizations/tree", "forest", 200, items=visible)
+    ]
+
+
+@endpoint("POST /organizations")
+def _create_org(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for parent, kind in (
+        ("A1", "facility"),
+        ("C1", "facility"),
+        ("P1", "enterprise"),
+        ("R1", "park"),
+        (None, "region"),
+    ):
+        code = m.unique(c)
+        pid = m.org(parent) if parent else None
+        cases.append(
+            m.scoped(
+                c,
+                "POST /organizations",
+                "/organizations",
+                f"child of {parent or 'nothing (top level)'}",
+                ORGANIZATION,
+                pid,
+                write=pid if pid else TOP,
+                json={"parent_id": pid, "kind": kind, "code": code, "name_zh": f"新{code}"},
+                effect=Effect("organizations", new_id, (f"|{'∅' if pid is None else pid}|", code)),
+            )
+        )
+    return cases
+
+
+@endpoint("GET /organizations/{org_id}")
+def _get_org(m: Matrix, c: Caller) -> list[Case]:
+    key = "GET /organizations/{org_id}"
+    return [m.scoped(c, key, f"/organizations/{m.org(o)}", o, READ, m.org(o)) for o in ORG_TARGETS]
+
+
+@endpoint("PATCH /organizations/{org_id}")
+def _patch_org(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for o in ORG_WRITE_SAMPLE:
+        address = f"地址-{m.unique(c)}"
+        cases.append(
+            m.scoped(
+                c,
+                "PATCH /organizations/{org_id}",
+                f"/organizations/{m.org(o)}",
+                o,
+                ORGANIZATION,
+                m.org(o),
+                json={"address": address},
+                effect=Effect("organizations", m.org(o), (address,)),
+            )
+        )
+    return cases
+
+
+@endpoint("DELETE /organizations/{org_id}")
+def _delete_org(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        fac = m.tmp[f"{side.key}.fac"]
+        cases.append(
+            m.scoped(
+                c,
+                "DELETE /organizations/{org_id}",
+                f"/organizations/{fac}",
+                f"{side.tag}-fac (empty, under {side.enterprise})",
+                ORGANIZATION,
+                fac,
+                write=m.org(side.enterprise),  # deleting needs write access to the parent
+                effect=Effect("organizations", fac, gone=True),
+            )
+        )
+    for code in ("A1", "C1"):  # not empty: 409 for those allowed, 403 or 404 for the others
+        org = m.org(code)
+        cases.append(
+            m.scoped(
+                c,
+                "DELETE /organizations/{org_id}",
+                f"/organizations/{org}",
+                f"{code} (not empty)",
+                ORGANIZATION,
+                org,
+                write=m.reg.org[org].parent_id,
+                ok=409,
+            )
+        )
+    return cases
+
+
+@endpoint("GET /organizations/{org_id}/economics")
+def _get_economics(m: Matrix, c: Caller) -> list[Case]:
+    key = "GET /organizations/{org_id}/economics"
+    return [
+        m.scoped(c, key, f"/organizations/{m.org(o)}/economics", o, READ, m.org(o))
+        for o in ORG_READ_SAMPLE
+    ]
+
+
+@endpoint("PUT /organizations/{org_id}/economics/{year}")
+def _put_economics(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for o in ORG_WRITE_SAMPLE:
+        employees = 1000 + next(m.seq)
+        cases.append(
+            m.scoped(
+                c,
+                "PUT /organizations/{org_id}/economics/{year}",
+                f"/organizations/{m.org(o)}/economics/2025",
+                o,
+                ORGANIZATION,
+                m.org(o),
+                json={"employees": employees, "output_value_10k_cny": 100.0},
+                # org_economics: id|org_id|year|output|value_added|employees|…
+                effect=Effect("org_economics", None, (f"|{m.org(o)}|2025|", f"|{employees}|")),
+            )
+        )
+    return cases
+
+
+# inventories
+
+
+def _inventory_reads(key: str, suffix: str, orgs: tuple[str, ...]) -> Builder:
+    def build_inventory_reads(m: Matrix, c: Caller) -> list[Case]:
+        return [
+            m.scoped(c, key, f"/organizations/{m.org(o)}{suffix}", o, READ, m.org(o)) for o in orgs
+        ]
+
+    return endpoint(key)(build_inventory_reads)
+
+
+_inventory_reads("GET /organizations/{org_id}/inventory", "/inventory?period=2025", INVENTORY_ORGS)
+_inventory_reads(
+    "GET /organizations/{org_id}/inventory/versions",
+    "/inventory/versions?period=2025",
+    ORG_READ_SAMPLE,
+)
+_inventory_reads(
+    "GET /organizations/{org_id}/inventory/diff",
+    "/inventory/diff?period=2025&from_version=1&to_version=1",
+    ORG_READ_SAMPLE,
+)
+_inventory_reads(
+    "GET /organizations/{org_id}/inventory/lineage",
+    "/inventory/lineage?period=2025",
+    ORG_READ_SAMPLE,
+)
+_inventory_reads(
+    "GET /organizations/{org_id}/calc-records", "/calc-records?period=2025", ORG_READ_SAMPLE
+)
+
+
+@endpoint("POST /organizations/{org_id}/inventory/recompute")
+def _recompute(m: Matrix, c: Caller) -> list[Case]:
+    def new_version(body: Any) -> int:
+        return int(body["inventory"]["inventory_id"])
+
+    return [
+        m.scoped(
+            c,
+            "POST /organizations/{org_id}/inventory/recompute",
+            f"/organizations/{m.org(o)}/inventory/recompute",
+            o,
+            RECOMPUTE,
+            m.org(o),
+            ok=200,
+            json={"period": "2025", "reason": "matrix"},
+            # inventories: id|org_id|period|start|end|version|status|…
+            effect=Effect("inventories", new_version, (f"|{m.org(o)}|2025|", "|current|")),
+        )
+        for o in ORG_WRITE_SAMPLE
+    ]
+
+
+@endpoint("GET /inventories")
+def _list_inventories(m: Matrix, c: Caller) -> list[Case]:
+    o, reg, key = m.oracle, m.reg, "GET /inventories"
+    visible = {i for i, org in reg.inventory.items() if o.sees(c, org)}
+    cases = [m.case(c, key, "/inventories?limit=1000", "all", 200, items=visible)]
+    for side in WRITE_SIDES:
+        ent = m.org(side.enterprise)
+        mine = {i for i in visible if reg.inventory[i] == ent}
+        url = f"/inventories?org_id={ent}"
+        cases.append(
+            m.case(c, key, url, f"org_id={side.enterprise}", 200, items=mine, own=o.sees(c, ent))
+        )
+    return cases
+
+
+# sources and meters
+
+
+@endpoint("GET /sources")
+def _list_sources(m: Matrix, c: Caller) -> list[Case]:
+    o, reg, key = m.oracle, m.reg, "GET /sources"
+    visible = {i for i, x in reg.source.items() if o.sees(c, x.org_id)}
+    cases = [m.case(c, key, "/sources?limit=1000", "all", 200, items=visible)]
+    for side in WRITE_SIDES:
+        fac, ent = m.facility(side), m.org(side.enterprise)
+        sees = o.sees(c, ent)
+        on_fac = {i for i in visible if reg.source[i].org_id == fac}
+        within = {i for i in visible if reg.under(reg.source[i].org_id, ent)}
+        cases += [
+            m.case(
+                c,
+                key,
+                f"/sources?org_id={fac}",
+                f"org_id={side.facility}",
+                200,
+                items=on_fac,
+                own=sees,
+            ),
+            m.case(
+                c,
+                key,
+                f"/sources?within={ent}",
+                f"within {side.enterprise}",
+                200 if sees else 404,
+                items=within,
+                own=sees,
+            ),
+        ]
+    return cases
+
+
+@endpoint("POST /sources")
+def _create_source(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        code, fac = m.unique(c), m.facility(side)
+        cases.append(
+            m.scoped(
+                c,
+                "POST /sources",
+                "/sources",
+                f"on {side.facility}",
+                CONFIGURATION,
+                fac,
+                json=source_body(fac, code, side.region),
+                effect=Effect("emission_sources", new_id, (f"|{fac}|{code}|",)),
+            )
+        )
+    return cases
+
+
+@endpoint("GET /sources/{source_id}")
+def _get_source(m: Matrix, c: Caller) -> list[Case]:
+    key = "GET /sources/{source_id}"
+    return [
+        m.scoped(c, key, f"/sources/{m.source(s)}", s.source, READ, m.facility(s)) for s in SIDES
+    ]
+
+
+@endpoint("PATCH /sources/{source_id}")
+def _patch_source(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        name = f"renamed-{m.unique(c)}"
+        cases.append(
+            m.scoped(
+                c,
+                "PATCH /sources/{source_id}",
+                f"/sources/{m.source(side)}",
+                side.source,
+                CONFIGURATION,
+                m.facility(side),
+                json={"name_en": name},
+                effect=Effect("emission_sources", m.source(side), (f"|{name}|",)),
+            )
+        )
+    return cases
+
+
+@endpoint("DELETE /sources/{source_id}")
+def _delete_source(m: Matrix, c: Caller) -> list[Case]:
+    return [
+        m.scoped(
+            c,
+            "DELETE /sources/{source_id}",
+            f"/sources/{m.tmp[f'{s.key}.src']}",
+            f"{s.tag}-src (on {s.facility}, no data)",
+            CONFIGURATION,
+            m.facility(s),
+            effect=Effect("emission_sources", m.tmp[f"{s.key}.src"], gone=True),
+        )
+        for s in WRITE_SIDES
+    ]
+
+
+@endpoint("GET /meters")
+def _list_meters(m: Matrix, c: Caller) -> list[Case]:
+    o, reg, key = m.oracle, m.reg, "GET /meters"
+    visible = {i for i, x in reg.meter.items() if o.sees(c, x.org_id)}
+    cases = [m.case(c, key, "/meters?limit=1000", "all", 200, items=visible)]
+    for side in WRITE_SIDES:
+        src, ent = m.source(side), m.org(side.enterprise)
+        sees = o.sees(c, ent)
+        linked = {i for i in visible if reg.meter[i].source_id == src}
+        within = {i for i in visible if reg.under(reg.meter[i].org_id, ent)}
+        cases += [
+            m.case(
+                c,
+                key,
+                f"/meters?source_id={src}",
+                f"source_id={side.source}",
+                200,
+                items=linked,
+                own=sees,
+            ),
+            m.case(
+                c,
+                key,
+                f"/meters?within={ent}",
+                f"within {side.enterprise}",
+                200 if sees else 404,
+                items=within,
+                own=sees,
+            ),
+        ]
+    return cases
+
+
+def _meter_link(m: Matrix, c: Caller, org: int, source_side: Side, ok: int) -> int:
+    """Linking ``source_side``'s source to a meter on ``org``: the organisation rules first, then
+    the source must be visible (404) and belong to the meter's enterprise (422)."""
+    status = m.oracle.expect(c, CONFIGURATION, org)
+    if status != 200:
+        return status
+    if not m.oracle.sees(c, m.facility(source_side)):
+        return 404
+    return ok if m.reg.under(org, m.org(source_side.enterprise)) else 422
+
+
+CROSS_LINKS = (("A", "C"), ("C", "A"), ("A", "B"))  # (the meter's side, the source's side)
+
+
+@endpoint("POST /meters")
+def _create_meter(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        code, fac = m.unique(c), m.facility(side)
+        cases.append(
+            m.scoped(
+                c,
+                "POST /meters",
+                "/meters",
+                f"on {side.facility}",
+                CONFIGURATION,
+                fac,
+                json=meter_body(fac, code, m.source(side)),
+                effect=Effect("meters", new_id, (f"|{fac}|{m.source(side)}|{code}|",)),
+            )
+        )
+    for on, link in CROSS_LINKS:
+        fac = m.facility(SIDE[on])
+        cases.append(
+            m.case(
+                c,
+                "POST /meters",
+                "/meters",
+                f"on {SIDE[on].facility} linked to {SIDE[link].source}",
+                _meter_link(m, c, fac, SIDE[link], 201),
+                json=meter_body(fac, m.unique(c), m.source(SIDE[link])),
+                own=m.oracle.sees(c, fac),
+            )
+        )
+    return cases
+
+
+@endpoint("GET /meters/{meter_id}")
+def _get_meter(m: Matrix, c: Caller) -> list[Case]:
+    key = "GET /meters/{meter_id}"
+    return [
+        m.scoped(c, key, f"/meters/{m.meter(s)}", f"{s.source}-M", READ, m.facility(s))
+        for s in SIDES
+    ]
+
+
+@endpoint("PATCH /meters/{meter_id}")
+def _patch_meter(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        name = f"renamed-{m.unique(c)}"
+        cases.append(
+            m.scoped(
+                c,
+                "PATCH /meters/{meter_id}",
+                f"/meters/{m.meter(side)}",
+                f"{side.source}-M",
+                CONFIGURATION,
+                m.facility(side),
+                json={"name_en": name},
+                effect=Effect("meters", m.meter(side), (f"|{name}|",)),
+            )
+        )
+    for on, link in CROSS_LINKS:
+        fac = m.facility(SIDE[on])
+        cases.append(
+            m.case(
+                c,
+                "PATCH /meters/{meter_id}",
+                f"/meters/{m.meter(SIDE[on])}",
+                f"{SIDE[on].source}-M relinked to {SIDE[link].source}",
+                _meter_link(m, c, fac, SIDE[link], 200),
+                json={"source_id": m.source(SIDE[link])},
+                own=m.oracle.sees(c, fac),
+            )
+        )
+    return cases
+
+
+@endpoint("DELETE /meters/{meter_id}")
+def _delete_meter(m: Matrix, c: Caller) -> list[Case]:
+    return [
+        m.scoped(
+            c,
+            "DELETE /meters/{meter_id}",
+            f"/meters/{m.tmp[f'{s.key}.meter']}",
+            f"{s.tag}-m (on {s.facility})",
+            CONFIGURATION,
+            m.facility(s),
+            effect=Effect("meters", m.tmp[f"{s.key}.meter"], gone=True),
+        )
+        for s in WRITE_SIDES
+    ]
+
+
+# activity data
+
+
+@endpoint("GET /activity")
+def _list_activity(m: Matrix, c: Caller) -> list[Case]:
+    o, reg, key = m.oracle, m.reg, "GET /activity"
+
+    def org_of(datum: int) -> int:
+        return reg.source[reg.activity[datum]].org_id
+
+    visible = {i for i in reg.activity if o.sees(c, org_of(i))}
+    cases = [m.case(c, key, "/activity?limit=1000", "all", 200, items=visible)]
+    for side in WRITE_SIDES:
+        src, ent = m.source(side), m.org(side.enterprise)
+        sees = o.sees(c, ent)
+        cases += [
+            m.case(
+                c,
+                key,
+                f"/activity?limit=1000&source_id={src}",
+                f"source_id={side.source}",
+                200,
+                items={i for i in visible if reg.activity[i] == src},
+                own=sees,
+            ),
+            m.case(
+                c,
+                key,
+                f"/activity?limit=1000&within={ent}",
+                f"within {side.enterprise}",
+                200 if sees else 404,
+                items={i for i in visible if reg.under(org_of(i), ent)},
+                own=sees,
+            ),
+        ]
+    return cases
+
+
+@endpoint("POST /activity")
+def _create_activity(m: Matrix, c: Caller) -> list[Case]:
+    def datum_id(body: Any) -> int:
+        return int(body["activity"]["id"])
+
+    cases = []
+    for side in WRITE_SIDES:
+        amount = 100 + next(m.seq)
+        cases.append(
+            m.scoped(
+                c,
+                "POST /activity",
+                "/activity",
+                f"{side.source} 2024-06",
+                ACTIVITY,
+                m.facility(side),
+                json=activity_body(m.source(side), 6, amount),
+                # activity_data: id|source_id|start|end|amount|…
+                effect=Effect("activity_data", datum_id, (f"|{m.source(side)}|2024-06-01|",)),
+            )
+        )
+    return cases
+
+
+@endpoint("GET /activity/{activity_id}")
+def _get_activity(m: Matrix, c: Caller) -> list[Case]:
+    key = "GET /activity/{activity_id}"
+    return [
+        m.scoped(c, key, f"/activity/{m.datum(s)}", f"{s.source}/03", READ, m.facility(s))
+        for s in SIDES
+    ]
+
+
+@endpoint("PATCH /activity/{activity_id}")
+def _patch_activity(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        amount = 500 + next(m.seq)
+
+        def corrected(r: httpx.Response, amount: int = amount) -> list[str]:
+            datum = r.json()["activity"]
+            ok = datum["amount"] == amount and datum["version"] > 1
+            return [] if ok else [f"answered {datum}"]
+
+        cases.append(
+            m.scoped(
+                c,
+                "PATCH /activity/{activity_id}",
+                f"/activity/{m.datum(side)}",
+                f"{side.source}/03",
+                ACTIVITY,
+                m.facility(side),
+                json={"amount": amount},
+                effect=Effect("activity_data", m.datum(side), (f"|{amount}",)),
+                verify=corrected,
+            )
+        )
+    return cases
+
+
+@endpoint("DELETE /activity/{activity_id}")
+def _delete_activity(m: Matrix, c: Caller) -> list[Case]:
+    return [
+        m.scoped(
+            c,
+            "DELETE /activity/{activity_id}",
+            f"/activity/{m.tmp[f'{s.key}.datum']}",
+            f"{s.source} 2024-07 (throwaway)",
+            ACTIVITY,
+            m.facility(s),
+            ok=200,
+            effect=Effect("activity_data", m.tmp[f"{s.key}.datum"], gone=True),
+        )
+        for s in WRITE_SIDES
+    ]
+
+
+# factors and calculation: global, for any signed-in caller, changing nothing
+
+
+@endpoint("GET /factors")
+def _factors(m: Matrix, c: Caller) -> list[Case]:
+    return [m.case(c, "GET /factors", "/factors?q=electricity&limit=5", "library", 200)]
+
+
+@endpoint("POST /calc")
+def _calc(m: Matrix, c: Caller) -> list[Case]:
+    record = {
+        "id": "r1",
+        "method": "electricity",
+        "year": 2024,
+        "region": "江苏",
+        "amount": 1.0,
+        "unit": "MWh",
+        "fallback": "latest_prior",
+    }
+    return [m.case(c, "POST /calc", "/calc", "stateless", 200, json={"records": [record]})]
+
+
+# users and roles
+
+
+@endpoint("GET /users")
+def _list_users(m: Matrix, c: Caller) -> list[Case]:
+    managed = {i for i, u in m.reg.user.items() if m.oracle.manages(c, u)}
+    return [m.case(c, "GET /users", "/users?limit=1000", "managed users", 200, items=managed)]
+
+
+@endpoint("GET /users/{user_id}")
+def _get_user(m: Matrix, c: Caller) -> list[Case]:
+    targets = [(f"{s.tag}-user", m.tmp[f"{s.key}.user"]) for s in WRITE_SIDES]
+    targets += [("xp-admin", m.tmp["P.user"]), (c.username, m.world.user[c.username])]
+    targets += [(u, m.world.user[u]) for u in ("viewer", "foreign") if u != c.username]
+    return [
+        m.case(
+            c,
+            "GET /users/{user_id}",
+            f"/users/{uid}",
+            name,
+            200 if m.oracle.sees_user(c, name) else 404,
+            own=m.oracle.sees_user(c, name),
+            subject=name,
+        )
+        for name, uid in targets
+    ]
+
+
+@endpoint("POST /users")
+def _create_user(m: Matrix, c: Caller) -> list[Case]:
+    o = m.oracle
+
+    def outcome(grants: list[tuple[str, int | None]]) -> int:
+        if not grants:  # only platform admins may create users without roles
+            return (403 if c.read_only else 201) if c.admin else 422
+        for role, org in grants:  # in order: the first refusal answers
+            status = o.grant(c, role, org)
+            if status != 201:
+                return status
+        return 201
+
+    plans: list[tuple[str, list[tuple[str, int | None]]]] = [
+        (f"viewer on {s.enterprise}", [("viewer", m.org(s.enterprise))]) for s in WRITE_SIDES
+    ]
+    plans += [
+        ("viewer on A1 and on C1", [("viewer", m.org("A1")), ("viewer", m.org("C1"))]),
+        ("org_admin on P1", [("org_admin", m.org("P1"))]),
+        ("platform_admin", [("platform_admin", None)]),
+        ("no roles", []),
+    ]
+    cases = []
+    for label, grants in plans:
+        username = m.unique(c)
+        orgs = [org for _, org in grants if org is not None]
+        cases.append(
+            m.case(
+                c,
+                "POST /users",
+                "/users",
+                label,
+                outcome(grants),
+                json=user_body(username, grants),
+                effect=Effect("users", new_id, (f"|{username}|",)),
+                own=all(o.sees(c, org) for org in orgs),
+            )
+        )
+    return cases
+
+
+@endpoint("POST /users/{user_id}/grants")
+def _add_grant(m: Matrix, c: Caller) -> list[Case]:
+    o, me = m.oracle, m.world.user[c.username]
+    plans: list[tuple[str, int, str, int | None]] = [
+        (f"{s.tag}-user", m.tmp[f"{s.key}.user"], "verifier", m.org(s.enterprise))
+        for s in WRITE_SIDES
+    ]
+    plans += [
+        ("xa-user", m.tmp["A.user"], "viewer", m.org("C1")),
+        ("xc-user", m.tmp["C.user"], "viewer", m.org("A1")),
+        ("xa-user", m.tmp["A.user"], "org_admin", m.org("P1")),
+        ("xa-user", m.tmp["A.user"], "platform_admin", None),
+        (c.username, me, "org_admin", m.org("A1")),  # escalating oneself
+        (c.username, me, "org_admin", m.org("C1")),
+        (c.username, me, "platform_admin", None),
+    ]
+    cases = []
+    for name, uid, role, org in plans:
+        held = (role, org) in m.reg.grants.get(name, [])  # granting it again changes nothing
+        effect = Effect("role_grants", new_id, (grant_line(uid, role, org),))
+        cases.append(
+            m.case(
+                c,
+                "POST /users/{user_id}/grants",
+                f"/users/{uid}/grants",
+                f"{name} += {role}" + (f" on {m.reg.org[org].code}" if org else ""),
+                o.grant(c, role, org) if o.sees_user(c, name) else 404,
+                json={"role": role, "org_id": org},
+                effect=None if held else effect,
+                own=o.sees_user(c, name) and (org is None or o.sees(c, org)),
+                subject=name,
+            )
+        )
+    return cases
+
+
+@endpoint("DELETE /users/{user_id}/grants/{grant_id}")
+def _remove_grant(m: Matrix, c: Caller) -> list[Case]:
+    key = "DELETE /users/{user_id}/grants/{grant_id}"
+    cases = []
+    for side in WRITE_SIDES:
+        uid, gid = m.tmp[f"{side.key}.user"], m.tmp[f"{side.key}.grant"]
+        cases.append(
+            m.scoped(
+                c,
+                key,
+                f"/users/{uid}/grants/{gid}",
+                f"{side.tag}-user's data_entry on {side.enterprise}",
+                MANAGE_USERS,
+                m.org(side.enterprise),
+                effect=Effect("role_grants", gid, gone=True),
+            )
+        )
+    uid, gid = m.tmp["P.user"], m.tmp["P.grant"]
+    # A platform-wide grant is invisible to everyone but platform admins.
+    cases.append(
+        m.case(
+            c,
+            key,
+            f"/users/{uid}/grants/{gid}",
+            "xp-admin's platform_admin",
+            (403 if c.read_only else 204) if c.admin else 404,
+            effect=Effect("role_grants", gid, gone=True),
+            own=c.admin,
+        )
+    )
+    return cases
+
+
+# --- running cases ----------------------------------------------------------------------------
+
+#: Columns left out of snapshots: those that change on reads (token use, logins), and the frozen
+#: JSON documents of inventory versions (a new version is a new row anyway).
+VOLATILE = frozenset(
+    {
+        "last_used_at",
+        "last_login_at",
+        "inventories.summary",
+        "inventory_items.factors",
+        "inventory_items.activity",
+        "inventory_items.gases_t",
+        "inventory_items.warnings",
+    }
+)
+ERROR_CODES = {
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    409: "conflict",
+    422: "invalid_input",
+}
+
+
+def _snapshot_query() -> Any:
+    """One statement for all tables: a line of text per row, ``table:id|col|…|``."""
+    parts = []
+    for table in Base.metadata.sorted_tables:
+        line: Any = literal(f"{table.name}:")
+        for col in table.c:
+            if not {col.name, f"{table.name}.{col.name}"} & VOLATILE:
+                line = line + func.coalesce(cast(col, Text), literal("∅")) + literal("|")
+        parts.append(select(line.label("line")).select_from(table))
+    return union_all(*parts)
+
+
+SNAPSHOT = _snapshot_query()
+
+
+def watcher(db: Database) -> Connection:
+    """A connection for snapshots, each statement its own transaction."""
+    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def snapshot(connection: Connection) -> list[str]:
+    """Every row of every table, volatile columns aside."""
+    return sorted(connection.scalars(SNAPSHOT))
+
+
+def snap(db: Database) -> list[str]:
+    with watcher(db) as connection:
+        return snapshot(connection)
+
+
+def changed(before: list[str], after: list[str]) -> str:
+    """The tables whose rows differ."""
+    diff = set(before) ^ set(after)
+    return ", ".join(sorted({line.split(":", 1)[0] for line in diff})) or "nothing"
+
+
+def send(m: Matrix, case: Case) -> httpx.Response:
+    url = case.url if case.url == "/health" else API + case.url
+    response = m.client.request(case.method, url, json=case.json, headers=case.headers)
+    m.client.cookies.clear()  # a session cookie must never authenticate a later request
+    return response
+
+
+def decode(response: httpx.Response) -> Any:
+    media = response.headers.get("content-type", "")
+    if not response.content:
+        return None
+    if "ndjson" in media:
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+    if "json" in media:
+        return response.json()
+    return response.text
+
+
+def listed_ids(endpoint: str, body: Any) -> set[int]:
+    if endpoint == "GET /organizations/tree":
+        out: set[int] = set()
+        stack = list(body)
+        while stack:
+            node = stack.pop()
+            out.add(node["id"])
+            stack.extend(node["children"])
+        return out
+    return _ids(body, "inventory_id" if endpoint == "GET /inventories" else "id")
+
+
+def check(case: Case, response: httpx.Response, body: Any, secrets: Secrets) -> list[str]:
+    """Problems with one answer: status, error body, leaks, list contents."""
+    problems = []
+    status = response.status_code
+    if status != case.expected:
+        problems.append(f"expected {case.expected}, got {status}: {response.text[:300]}")
+    if status >= 400:
+        if not isinstance(body, dict) or set(body) != {"code", "field", "message", "request_id"}:
+            problems.append(f"error body {response.text[:200]}")
+        elif status in ERROR_CODES and body["code"] != ERROR_CODES[status]:
+            problems.append(f"error code {body['code']!r} for {status}")
+    problems += [f"leaks {leak}" for leak in itertools.islice(secrets.find(body), 5)]
+    if status == 200 == case.expected and case.items is not None:
+        got = listed_ids(case.endpoint, body)
+        if got != case.items:
+            extra, missing = sorted(got - case.items), sorted(case.items - got)
+            problems.append(f"lists extra ids {extra}, misses {missing}")
+        if isinstance(body, dict) and body.get("total") != len(case.items):
+            problems.append(f"total {body.get('total')}, expected {len(case.items)}")
+    return problems
+
+
+def walk(m: Matrix, c: Caller, cases: list[Case]) -> list[str]:
+    """Send each case as ``c`` and return the problems; writes are bracketed by snapshots."""
+    secrets = m.oracle.secrets(c)
+    failures: list[str] = []
+    with watcher(m.db) as connection:
+        last = snapshot(connection) if any(x.write for x in cases) else []
+        for case in cases:
+            response = send(m, case)
+            body = decode(response)
+            problems = check(case, response, body, secrets)
+            if case.write:
+                now = snapshot(connection)
+                if response.is_success and case.effect is not None:
+                    problems += case.effect.problems(body, last, now)
+                elif now != last:
+                    status = response.status_code
+                    problems.append(f"answered {status} but changed {changed(last, now)}")
+                last = now
+            if response.is_success and case.verify is not None:
+                problems += list(case.verify(response))
+            failures += [f"{c} {case.endpoint} [{case.target}]: {p}" for p in problems]
+    return failures
+
+
+def build(m: Matrix, c: Caller) -> list[Case]:
+    return [case for builder in ENDPOINTS.values() for case in builder(m, c)]
+
+
+def report(failures: list[str], total: int) -> str:
+    shown = "\n".join(failures[:60])
+    more = f"\n… and {len(failures) - 60} more" if len(failures) > 60 else ""
+    return f"{len(failures)} of {total} cases failed:\n{shown}{more}"
+
+
+# --- known product defects --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A known deviation from the rules: the matrix leaves its cases out, and
+    ``test_known_defect`` replays them under ``xfail(strict=True)``."""
+
+    reason: str
+    applies: Callable[[Caller, Case], bool]
+
+
+KNOWN_DEFECTS: dict[str, Defect] = {}
+
+
+def defect_of(c: Caller, case: Case) -> str | None:
+    return next((name for name, d in KNOWN_DEFECTS.items() if d.applies(c, case)), None)
+
+
+def matrix_cases(m: Matrix, c: Caller) -> list[Case]:
+    """The caller's cases, those of known defects left out."""
+    return [case for case in build(m, c) if defect_of(c, case) is None]
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+#: Reads repeated with the read-only token (a read token reads what its user may read).
+READ_ONLY_READS = (
+    "GET /organizations",
+    "GET /organizations/{org_id}",
+    "GET /activity",
+    "GET /users",
+    "GET /users/{user_id}",
+    "GET /auth/me",
+)
+ALL_CALLERS = [Caller(u, ro) for u in USERS for ro in (False, True)]
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Users created here get the world's precomputed argon2 hash (of ``PASSWORD``)."""
+    monkeypatch.setattr(repositories, "hash_password", lambda _password: _password_hash())
+
+
+def first_of_each(cases: Iterable[Case]) -> list[Case]:
+    seen: dict[str, Case] = {}
+    for case in cases:
+        seen.setdefault(case.endpoint, case)
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("username", list(USERS))
+def test_role_matrix(username: str, client: TestClient, world: World, db: Database) -> None:
+    """Every endpoint × own and foreign targets, as one user.
+
+    1. every read with the read-write token, then the main reads with the read-only token;
+    2. with the read-only token, one write per write endpoint on a target the user can see;
+    3. every write with the read-write token.
+    """
+    rw, ro = Caller(username), Caller(username, read_only=True)
+    m = Matrix(client, world, db)
+    m.setup([rw, ro])
+    cases = {c: matrix_cases(m, c) for c in (rw, ro)}
+    reads = [x for x in cases[rw] if not x.write]
+    ro_reads = [x for x in cases[ro] if not x.write and x.endpoint in READ_ONLY_READS]
+    # Self-service (/auth/…) writes all; one per other write endpoint on what the user can see.
+    own_writes = [x for x in cases[ro] if x.write and x.own]
+    self_service = [x for x in own_writes if x.endpoint.split()[1].startswith("/auth/")]
+    ro_writes = first_of_each(x for x in own_writes if x not in self_service) + self_service
+    writes = [x for x in cases[rw] if x.write]
+    failures = walk(m, rw, reads) + walk(m, ro, first_of_each(ro_reads))
+    failures += walk(m, ro, ro_writes) + walk(m, rw, writes)
+    total = len(reads) + len(first_of_each(ro_reads)) + len(ro_writes) + len(writes)
+    assert not failures, report(failures, total)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=defect.reason))
+        for name, defect in KNOWN_DEFECTS.items()
+    ]
+    or [pytest.param(None, id="none-known")],
+)
+def test_known_defect(name: str | None, client: TestClient, world: World, db: Database) -> None:
+    """The cases of one known defect, for every caller: they fail until the product is fixed."""
+    if name is None:
+        return  # no known defect today; the list is the place to record the next one
+    m = Matrix(client, world, db)
+    m.setup(ALL_CALLERS)
+    failures: list[str] = []
+    for c in ALL_CALLERS:
+        failures += walk(m, c, [x for x in build(m, c) if defect_of(c, x) == name])
+    assert not failures, report(failures, len(failures))
+
+
+def test_every_route_is_in_the_matrix(client: TestClient, world: World, db: Database) -> None:
+    """The table covers the OpenAPI schema exactly; every organisation-scoped endpoint has own
+    and foreign targets; every known defect still names a case."""
+    schema = client.get(API + "/openapi.json").json()
+    routes = {
+        f"{method.upper()} {path.removeprefix(API)}"
+        for path, operations in schema["paths"].items()
+        for method in operations
+    }
+    missing, stale = sorted(routes - set(ENDPOINTS)), sorted(set(ENDPOINTS) - routes)
+    assert not missing, f"routes missing from the matrix (add them to ENDPOINTS): {missing}"
+    assert not stale, f"matrix routes not in the API: {stale}"
+
+    m = Matrix(client, world, db)
+    m.setup(ALL_CALLERS)
+    about_the_caller = {
+        *PUBLIC,
+        "GET /factors",
+        "POST /calc",
+        "GET /auth/me",
+        "GET /auth/tokens",
+        "POST /auth/tokens",
+        "DELETE /auth/session",
+        "GET /organizations/tree",  # one answer: its contents are checked
+        "GET /users",  # idem
+    }
+    problems = []
+    for c in (Caller("orgadmin"), Caller("foreign")):
+        cases = build(m, c)
+        for key in sorted(set(ENDPOINTS) - about_the_caller):
+            owns = {x.own for x in cases if x.endpoint == key}
+            if owns != {True, False}:
+                problems.append(f"{key}: needs both an own and a foreign target for {c}")
+    used = {defect_of(c, x) for c in ALL_CALLERS for x in build(m, c)}
+    problems += [f"known defect {n!r} matches no case" for n in KNOWN_DEFECTS if n not in used]
+    assert not problems, "\n".join(problems)
+
+
+def test_unauthenticated_and_login(client: TestClient, world: World, db: Database) -> None:
+    """Without credentials or with a bad token: 401 everywhere but /health and the sign-in
+    routes, changing nothing; signing in gives a token (or a cookie) scoped like the user."""
+    m = Matrix(client, world, db)
+    admin = Caller("admin")
+    m.setup([admin])
+    failures = []
+    before = snap(db)
+    for key, builder in ENDPOINTS.items():
+        if key in PUBLIC:
+            continue
+        case = builder(m, admin)[0]
+        for label, headers in (
+            ("no credentials", {}),
+            ("a bad token", {"Authorization": "Bearer x"}),
+        ):
+            r = client.request(case.method, API + case.url, json=case.json, headers=headers)
+            if r.status_code != 401 or r.json().get("code") != "unauthenticated":
+                failures.append(f"{key} with {label}: {r.status_code} {r.text[:200]}")
+            elif r.headers.get("www-authenticate") != "Bearer":
+                failures.append(f"{key} with {label}: no WWW-Authenticate: Bearer")
+    after = snap(db)
+    if after != before:
+        failures.append(f"unauthenticated requests changed {changed(before, after)}")
+    assert client.get("/health").status_code == 200
+    assert not failures, "\n".join(failures)
+
+    def login(path: str, username: str, password: str, **extra: str) -> httpx.Response:
+        return client.post(API + path, data={"username": username, "password": password, **extra})
+
+    assert login("/auth/token", "viewer", "wrong-password-1").status_code == 401
+    assert login("/auth/token", "nobody-at-all", PASSWORD).status_code == 401
+    assert login("/auth/session", "viewer", "wrong-password-1").status_code == 401
+    assert not client.cookies
+
+    # A password token is its user's: own data readable, foreign data not found, no writes.
+    r = login("/auth/token", "viewer", PASSWORD, scope="read")
+    assert r.status_code == 200, r.text
+    bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    me = client.get(API + "/auth/me", headers=bearer).json()
+    assert (me["username"], me["scopes"]) == ("viewer", ["read"])
+    assert client.get(API + f"/organizations/{world.org['A1']}", headers=bearer).status_code == 200
+    r = client.get(API + f"/organizations/{world.org['C1']}", headers=bearer)
+    assert r.status_code == 404 and "C1" not in r.text
+    r = client.patch(
+        API + f"/organizations/{world.org['A1']}", json={"address": "x"}, headers=bearer
+    )
+    assert r.status_code == 403
+
+    # So is a session cookie; signing out ends it.
+    r = login("/auth/session", "foreign", PASSWORD)
+    assert r.status_code == 200 and r.json()["username"] == "foreign"
+    assert client.cookies.get("shuangtan_session")
+    assert client.get(API + f"/organizations/{world.org['C1']}").status_code == 200
+    r = client.get(API + f"/organizations/{world.org['A1']}")
+    assert r.status_code == 404 and "A1" not in r.text
+    assert client.delete(API + "/auth/session").status_code == 204
+    client.cookies.clear()
+    assert client.get(API + "/auth/me").status_code == 401
+    assert snap(db) != after  # the sign-ins stored their tokens
+
+
+def test_activity_writes_recompute_own_ancestors_only(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """A datum corrected on A1 recomputes A1, P1 and R1 (even for data_entry, who cannot read P1
+    or R1), never B1, C1 or R2; a refused write recomputes nothing."""
+    admin = world.auth("admin")
+
+    def versions() -> dict[str, int]:
+        return {
+            code: client.get(
+                API + f"/organizations/{world.org[code]}/inventory?period=2025", headers=admin
+            ).json()["version"]
+            for code in INVENTORY_ORGS
+        }
+
+    def bumped(before: dict[str, int], codes: set[str]) -> dict[str, int]:
+        return {k: v + (k in codes) for k, v in before.items()}
+
+    entry = world.auth("dataentry")
+    before = versions()
+    datum = world.activity["A1-S-EL/03"]
+    r = client.patch(API + f"/activity/{datum}", json={"amount": 777.0}, headers=entry)
+    assert r.status_code == 200, r.text
+    assert r.json()["activity"]["version"] == 2
+    # The answer reports what data_entry may read (A1), not P1's or R1's figures.
+    by_org = {x["org_id"]: x["version"] for x in r.json()["recomputed"]}
+    assert by_org == {world.org["A1"]: before["A1"] + 1}, r.json()["recomputed"]
+    after = versions()
+    assert after == bumped(before, {"A1", "P1", "R1"})
+    # The new P1 version used the corrected datum.
+    p1 = client.get(
+        API + f"/organizations/{world.org['P1']}/inventory/lineage?period=2025", headers=admin
+    ).json()
+    used = {(a["id"], a["version"]) for i in p1["items"] for a in i["activity"]}
+    assert (datum, 2) in used
+
+    # Refused writes recompute nothing: a foreign datum (404); a recompute by a viewer (403).
+    r = client.patch(
+        API + f"/activity/{world.activity['C1-S-EL/03']}", json={"amount": 1.0}, headers=entry
+    )
+    assert r.status_code == 404 and "C1" not in r.text
+    r = client.post(
+        API + f"/organizations/{world.org['A1']}/inventory/recompute",
+        json={"period": "2025"},
+        headers=world.auth("viewer"),
+    )
+    assert r.status_code == 403
+    assert versions() == after
+
+    # Deleting a 2025 datum is followed the same way; so is the foreign org admin on C1.
+    r = client.delete(API + f"/activity/{world.activity['A1-S-EL/12']}", headers=entry)
+    assert r.status_code == 200, r.text
+    after = bumped(after, {"A1", "P1", "R1"})
+    assert versions() == after
+    r = client.patch(
+        API + f"/activity/{world.activity['C1-S-EL/05']}",
+        json={"amount": 1.0},
+        headers=world.auth("foreign"),
+    )
+    assert r.status_code == 200, r.text
+    assert versions() == bumped(after, {"C1", "R2"})
+
+
+def dual_user_problems(
+    client: TestClient, world: World, db: Database, usernames: list[str]
+) -> list[str]:
+    """A user with roles on A1 and on C1: what each caller sees of it beyond its own side."""
+    m = Matrix(client, world, db)
+    both = [("viewer", world.org["A1"]), ("viewer", world.org["C1"])]
+    dual = m.as_admin("POST", "/users", user_body("dual", both))
+    oracle = Oracle(Registry.load(db))
+    problems = []
+    for username in usernames:
+        c = Caller(username)
+        secrets = oracle.secrets(c)
+        visible = {org for _, org in both if oracle.sees(c, org)}
+        for path in ("/users?limit=1000", f"/users/{dual['id']}"):
+            r = client.get(API + path, headers=world.auth(username))
+            assert r.status_code == 200, r.text
+            body = r.json()
+            user = next(u for u in body.get("items", [body]) if u["id"] == dual["id"])
+            if {g["org_id"] for g in user["grants"]} != visible:
+                problems.append(f"{username} GET {path}: grants {user['grants']}")
+            problems += [f"{username} GET {path}: leaks {x}" for x in secrets.find(body)]
+    return problems
+
+
+def test_user_with_roles_on_both_sides_admin(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """A platform admin sees both grants of a user with roles on A1 and on C1."""
+    problems = dual_user_problems(client, world, db, ["admin"])
+    assert not problems, "\n".join(problems)
+
+
+def test_user_with_roles_on_both_sides_managers(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """The managers of either side (park, orgadmin; foreign) see only their side's grants."""
+    problems = dual_user_problems(client, world, db, ["park", "orgadmin", "foreign"])
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,192 @@
+"""The platform's command line, as an operator runs it: db, demo, user, inventory, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.platform_fixtures import new_database
+
+
+def run(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("shuangtan")
+    return subprocess.run(
+        [str(exe), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SHUANGTAN_DATABASE_URL": url, "COLUMNS": "160"},
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file migrated and loaded with the demo through the CLI."""
+    url, _ = new_database("sqlite", tmp_path_factory.mktemp("cli"))
+    done = run(url, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    done = run(url, "demo", "load")
+    assert done.returncode == 0, done.stderr
+    assert "demo loaded: 77 organizations" in done.stdout
+    assert "shuangtan-demo" in done.stdout
+    assert "regulator" in done.stdout
+    return url
+
+
+def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    done = run(url, "demo", "load")
+    assert done.returncode == 1
+    assert "shuangtan db upgrade" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_database_url_is_named(tmp_path: Path) -> None:
+    done = run("mysql://somewhere/db", "db", "current")
+    assert done.returncode == 2
+    assert "SHUANGTAN_DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_db_current_and_downgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run(url, "db", "upgrade").returncode == 0
+    assert "current: 0001" in run(url, "db", "current").stdout
+    assert run(url, "db", "downgrade", "base").returncode == 0
+    assert "current: (empty)" in run(url, "db", "current").stdout
+
+
+def test_demo_load_twice(loaded: str) -> None:
+    again = run(loaded, "demo", "load")
+    assert again.returncode == 1
+    assert "already loaded" in again.stderr
+    skip = run(loaded, "demo", "load", "--if-empty")
+    assert skip.returncode == 0
+    assert "already loaded" in skip.stdout
+    assert "inventory?period=2025" in skip.stdout
+
+
+def test_user_create_token_and_revoke(loaded: str) -> None:
+    done = run(
+        loaded,
+        "user",
+        "create",
+        "ops",
+        "--role",
+        "viewer@JS-SGX",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert done.returncode == 0, done.stderr
+    short = run(
+        loaded,
+        "user",
+        "create",
+        "ops2",
+        "--role",
+        "viewer@JS-SGX",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert short.returncode == 1
+    assert "password" in short.stderr
+    nowhere = run(
+        loaded,
+        "user",
+        "create",
+        "ops3",
+        "--role",
+        "viewer@NOPE",
+        "--password-stdin",
+        stdin="long enough pw\n",
+    )
+    assert nowhere.returncode == 1
+    assert "NOPE" in nowhere.stderr
+    badrole = run(
+        loaded,
+        "user",
+        "create",
+        "ops4",
+        "--role",
+        "king@JS",
+        "--password-stdin",
+        stdin="long enough pw\n",
+    )
+    assert badrole.returncode == 1
+    assert "Traceback" not in badrole.stderr
+    token = run(loaded, "user", "token", "ops", "--name", "gateway", "--scope", "read")
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.strip().startswith("stk_")
+    assert "shown only now" in token.stderr
+    token_id = token.stderr.split()[1]
+    revoked = run(loaded, "user", "token", "ops", "--name", "x", "--revoke", token_id)
+    assert revoked.returncode == 0, revoked.stderr
+    unknown = run(loaded, "user", "token", "nobody", "--name", "x")
+    assert unknown.returncode == 1
+
+
+def test_inventory_recompute(loaded: str) -> None:
+    done = run(
+        loaded, "inventory", "recompute", "--org", "JS-SGX", "--period", "2025", "--reason", "check"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "JS-SGX 2025 v2" in done.stdout
+    assert "(Δ 0.0 tCO2e)" in done.stdout
+    stale = run(loaded, "inventory", "recompute", "--stale")
+    assert stale.returncode == 0, stale.stderr
+    assert "0 inventories recomputed" in stale.stdout
+    bad = run(loaded, "inventory", "recompute", "--org", "JS-SGX", "--period", "2025-13")
+    assert bad.returncode == 1
+    assert "period" in bad.stderr
+    both = run(loaded, "inventory", "recompute")
+    assert both.returncode == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_serve_answers_health_and_logs_request_ids(loaded: str) -> None:
+    port = _free_port()
+    exe = Path(sys.executable).with_name("shuangtan")
+    server = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port)],
+        env={**os.environ, "SHUANGTAN_DATABASE_URL": loaded},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": "probe-1"}
+                )
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    body = json.load(response)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert body["status"] == "ok"
+        assert body["database"] == "sqlite"
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "[probe-1]" in output or "request_id=probe-1" in output
