@@ -8,9 +8,10 @@ subprocess on a free port, waits for ``/health`` and for the workers to go idle,
 
 * ``POST /api/v1/calc`` with N varied records from ``bench/gen.py`` (10,000 by default), as a JSON
   body and as an NDJSON body: wall time per request (median of ``--api-repeat``, after one
-  warm-up request), records/s, and the ratio to the baseline, the same lines computed in-process
-  by ``VectorEngine.run_chunk`` (what the endpoint calls) in a fresh process of this run. Every
-  response must hold N results equal to the in-process output. Target: < 1 s per request.
+  warm-up request), records/s, and the ratio to the baseline: the same lines computed in-process
+  by ``VectorEngine.run_chunk`` (what the endpoint calls), in the client process right after
+  each request, so that both see the same load. Every response must hold N results equal to the
+  in-process output. Target: < 1 s per request.
 * ``GET /health`` then ``GET /api/v1/organizations/{park}/inventory?period=2025`` (bearer token of
   the demo park user) under ``--api-clients`` concurrent keep-alive connections (20) for
   ``--api-duration`` seconds (10) after a warm-up: requests/s, p50/p95/p99 latency, errors, the
@@ -26,13 +27,12 @@ cores with the server: its CPU share is reported. A missed target is reported, n
 wrong answer (a result count, an output that differs from the in-process one, an HTTP error
 under load) makes the exit code 1.
 
-The table goes to standard output and the figures to ``bench/out/results-api.json``.
+The tables go to standard output and the figures to ``bench/out/results-api.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import json
 import os
@@ -70,10 +70,7 @@ PERIOD = "2025"
 HOST = "127.0.0.1"
 SAMPLE_S = 0.1  # RSS sampling interval
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _vm_hwm_mib() -> float | None:
-    return _status_mib(os.getpid(), "VmHWM")
+DEFAULT_SEED = 20_260_401  # bench/gen.py's
 
 
 # --- /proc: the server's processes, their memory and CPU time ---------------------------------
@@ -113,6 +110,13 @@ def process_tree(root: int) -> list[int]:
         tree.append(pid)
         todo.extend(children.get(pid, ()))
     return tree
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (all cores, all processes), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK  # user … steal (guest time is already in user)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -356,13 +360,13 @@ def scratch_database(kind: str, scratch: Path, postgres: str | None) -> Iterator
 # --- workers: the in-process baseline and the HTTP clients, each in a fresh process ----------
 
 
-def baseline_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """Write the request bodies and compute the same lines in-process (the baseline)."""
+def prepare_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Write the two request bodies and the expected output (computed in-process)."""
     import orjson
 
     from gen import generate  # bench/gen.py, beside this file (sys.path[0])
 
-    scratch, records, repeat = Path(spec["scratch"]), spec["records"], spec["repeat"]
+    scratch, records = Path(spec["scratch"]), spec["records"]
     raw = scratch / "gen.jsonl"
     generate(raw, records + records // 10 + 100, spec["seed"])
     decoded: list[Any] = []
@@ -376,7 +380,6 @@ def baseline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     paths = {"json": scratch / "calc.json", "ndjson": scratch / "calc.ndjson"}
     paths["json"].write_bytes(orjson.dumps({"records": decoded}))
     paths["ndjson"].write_bytes(b"\n".join(lines) + b"\n")
-    del decoded
 
     import fastapi
     import sqlalchemy
@@ -388,25 +391,16 @@ def baseline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from shuangtan.services.vectorised import VectorEngine
 
     library = default_library()
-    seconds, out, failed = [], b"", 0
-    for _ in range(repeat + 1):  # the first is a warm-up, as on the server
-        summary = BatchSummary()
-        start = time.perf_counter()
-        out = VectorEngine(library).run_chunk(lines, 1, summary)  # what POST /calc runs
-        seconds.append(time.perf_counter() - start)
-        failed = summary.failed
+    summary = BatchSummary()
     expected = scratch / "expected.ndjson"
-    expected.write_bytes(out)
+    expected.write_bytes(VectorEngine(library).run_chunk(lines, 1, summary))
     return {
         "records": len(lines),
-        "failed": failed,
-        "first_s": seconds[0],
-        "seconds": seconds[1:],
-        "median_s": statistics.median(seconds[1:]),
+        "failed": summary.failed,
         "bodies": {kind: str(path) for kind, path in paths.items()},
         "body_bytes": {kind: path.stat().st_size for kind, path in paths.items()},
+        "lines": str(paths["ndjson"]),
         "expected": str(expected),
-        "vm_hwm_mib": _vm_hwm_mib(),
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),
@@ -421,46 +415,67 @@ def baseline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def calc_client(spec: dict[str, Any]) -> dict[str, Any]:
-    """POST one body ``repeat + 1`` times on one keep-alive connection; check every answer."""
+def _check(data: bytes, status: int, spec: dict[str, Any], expected: Any) -> str | None:
+    """What is wrong with one answer of ``POST /calc``, if anything."""
     import orjson
 
+    records = spec["records"]
+    if status != 200:
+        return f"HTTP {status}: {data[:300]!r}"
+    if spec["kind"] == "ndjson":
+        count = data.count(b"\n")
+        if count != records:
+            return f"{count:,} NDJSON lines, not {records:,}"
+        return None if data == expected else "the NDJSON output differs from the in-process one"
+    document = orjson.loads(data)
+    results = document.get("results", [])
+    if len(results) != records:
+        return f"{len(results):,} results, not {records:,}"
+    if results != expected:
+        return "the results differ from the in-process output"
+    if document.get("failed") != spec["failed"]:
+        return f"failed {document.get('failed')}, not {spec['failed']}"
+    return None
+
+
+def calc_client(spec: dict[str, Any]) -> dict[str, Any]:
+    """POST one body ``repeat + 1`` times on a keep-alive connection, checking every answer;
+    after each request, compute the same lines in this process (the interleaved baseline).
+    """
+    import orjson
+
+    from shuangtan.services.batch import BatchSummary
+    from shuangtan.services.calculation import default_library
+    from shuangtan.services.vectorised import VectorEngine
+
+    library = default_library()
+    lines = Path(spec["lines"]).read_bytes().splitlines()
     body = Path(spec["body"]).read_bytes()
     expected_raw = Path(spec["expected"]).read_bytes()
     ndjson = spec["kind"] == "ndjson"
+    expected = expected_raw if ndjson else [orjson.loads(x) for x in expected_raw.splitlines()]
     content_type = "application/x-ndjson" if ndjson else "application/json"
     headers = {"Authorization": f"Bearer {spec['token']}", "Content-Type": content_type}
-    expected_results = None if ndjson else [orjson.loads(x) for x in expected_raw.splitlines()]
     connection = http.client.HTTPConnection(HOST, spec["port"], timeout=120)
-    seconds, problems, down = [], [], 0
-    for n in range(spec["repeat"] + 1):
+    seconds, inprocess, problems, down = [], [], [], 0
+    for n in range(spec["repeat"] + 1):  # the first of each is a warm-up
         start = time.perf_counter()
         connection.request("POST", "/api/v1/calc", body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
         seconds.append(time.perf_counter() - start)
         down = len(data)
-        if response.status != 200:
-            problems.append(f"request {n}: HTTP {response.status}: {data[:300]!r}")
-        elif ndjson:
-            count = data.count(b"\n")
-            if count != spec["records"]:
-                problems.append(f"request {n}: {count:,} NDJSON lines, not {spec['records']:,}")
-            elif data != expected_raw:
-                problems.append(f"request {n}: the NDJSON output differs from the in-process one")
-        else:
-            document = orjson.loads(data)
-            results = document.get("results", [])
-            if len(results) != spec["records"]:
-                problems.append(f"request {n}: {len(results):,} results, not {spec['records']:,}")
-            elif results != expected_results:
-                problems.append(f"request {n}: the results differ from the in-process output")
-            elif document.get("failed") != spec["failed"]:
-                problems.append(f"request {n}: failed {document.get('failed')}, not {spec['failed']}")
+        if problem := _check(data, response.status, spec, expected):
+            problems.append(f"request {n}: {problem}")
+        start = time.perf_counter()
+        VectorEngine(library).run_chunk(lines, 1, BatchSummary())  # what POST /calc runs
+        inprocess.append(time.perf_counter() - start)
     connection.close()
     return {
         "first_s": seconds[0],
         "seconds": seconds[1:],
+        "inprocess_first_s": inprocess[0],
+        "inprocess_seconds": inprocess[1:],
         "bytes_up": len(body),
         "bytes_down": down,
         "problems": problems,
@@ -588,16 +603,22 @@ def wrk_load(spec: dict[str, Any], scratch: Path) -> dict[str, Any]:
     script.write_text(WRK_SCRIPT)
     url = f"http://{HOST}:{spec['port']}{spec['path']}"
     argv = ["wrk", "-t1", f"-c{spec['clients']}", "--timeout", "30s", "-s", str(script)]
-    argv += ["-H", f"Authorization: Bearer {spec['token']}", url]
+    argv += ["-H", f"Authorization: Bearer {spec['token']}"]
+
+    def wrk(seconds: float) -> str:
+        done = subprocess.run(
+            [*argv, "-d", f"{max(1, round(seconds))}s", url], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"bench api: wrk failed: {done.stderr or done.stdout}")
+        return done.stdout
+
     if spec["warmup"] > 0:
-        subprocess.run([*argv, "-d", f"{spec['warmup']}s"], capture_output=True, check=True)
+        wrk(spec["warmup"])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [*argv, "-d", f"{spec['duration']}s"], capture_output=True, text=True, check=True
-    )
+    out = wrk(spec["duration"])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next(x for x in done.stdout.splitlines() if x.startswith("WRK "))
-    w = json.loads(line[4:])
+    w = json.loads(next(x for x in out.splitlines() if x.startswith("WRK "))[4:])
     errors = {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]}
     return {
         "client": "wrk",
@@ -652,8 +673,10 @@ class LoadResult:
     error_detail: dict[str, Any]
     body_bytes: int
     client_cpu_s: float
+    client_cpu_share: float
     server_cpu_s: float
     server_cpu_ms_per_request: float
+    other_cores: float
     ratio_to_health: float | None = None
     target_p95_ms: float | None = None
     verdict: str | None = None
@@ -661,7 +684,7 @@ class LoadResult:
 
 @dataclass
 class CalcResult:
-    """``POST /api/v1/calc`` with one kind of body."""
+    """``POST /api/v1/calc`` with one kind of body, and the in-process runs interleaved."""
 
     body: str
     records: int
@@ -671,6 +694,8 @@ class CalcResult:
     first_s: float
     all_seconds: list[float]
     records_per_s: float
+    inprocess_median_s: float
+    inprocess_seconds: list[float]
     ratio_to_baseline: float
     bytes_up: int
     bytes_down: int
@@ -696,9 +721,10 @@ class ServerRun:
 
 
 def measure_calc(
-    server: Server, token: str, baseline: dict[str, Any], repeat: int
+    server: Server, token: str, prepared: dict[str, Any], repeat: int
 ) -> list[CalcResult]:
     results = []
+    records = prepared["records"]
     for kind in ("json", "ndjson"):
         pids = process_tree(server.pid)
         cpu = cpu_seconds(pids)
@@ -706,28 +732,30 @@ def measure_calc(
             "port": server.port,
             "token": token,
             "kind": kind,
-            "body": baseline["bodies"][kind],
-            "expected": baseline["expected"],
-            "records": baseline["records"],
-            "failed": baseline["failed"],
+            "body": prepared["bodies"][kind],
+            "lines": prepared["lines"],
+            "expected": prepared["expected"],
+            "records": records,
+            "failed": prepared["failed"],
             "repeat": repeat,
         }
         got = _spawn("calc", spec)
         cpu = cpu_seconds(pids) - cpu
         median = statistics.median(got["seconds"])
-        base_rps = baseline["records"] / baseline["median_s"]
-        rps = baseline["records"] / median
+        inprocess = statistics.median(got["inprocess_seconds"])
         results.append(
             CalcResult(
                 body="JSON" if kind == "json" else "NDJSON",
-                records=baseline["records"],
+                records=records,
                 median_s=median,
                 min_s=min(got["seconds"]),
                 max_s=max(got["seconds"]),
                 first_s=got["first_s"],
                 all_seconds=[round(x, 4) for x in got["seconds"]],
-                records_per_s=rps,
-                ratio_to_baseline=rps / base_rps,
+                records_per_s=records / median,
+                inprocess_median_s=inprocess,
+                inprocess_seconds=[round(x, 4) for x in got["inprocess_seconds"]],
+                ratio_to_baseline=inprocess / median,  # records/s over in-process records/s
                 bytes_up=got["bytes_up"],
                 bytes_down=got["bytes_down"],
                 server_cpu_s_per_request=cpu / (repeat + 1),
@@ -750,7 +778,7 @@ def measure_load(
         "warmup": args.api_warmup,
     }
     pids = process_tree(server.pid)
-    cpu = cpu_seconds(pids)
+    cpu, busy, start = cpu_seconds(pids), machine_busy_seconds(), time.perf_counter()
     if args.load_client == "wrk":
         got = wrk_load(spec, scratch)
         pct = got["percentiles_ms"]
@@ -760,10 +788,12 @@ def measure_load(
         pct = {q: _percentile(ordered, q) for q in (50, 95, 99)} | {
             "max": ordered[-1] if ordered else float("nan")
         }
-    cpu = cpu_seconds(pids) - cpu  # includes the warm-up: per request, an upper bound
+    cpu = cpu_seconds(pids) - cpu
+    busy = machine_busy_seconds() - busy
+    elapsed = time.perf_counter() - start  # with the warm-up and the client's start-up
     bad_status = {k: v for k, v in got["statuses"].items() if k != "200"}
     errors = sum(got["failures"].values()) + sum(bad_status.values())
-    warm = args.api_warmup / (args.api_warmup + args.api_duration)
+    measured = args.api_duration / (args.api_warmup + args.api_duration)
     return LoadResult(
         path=path,
         label=label,
@@ -780,14 +810,19 @@ def measure_load(
         error_detail={**got["failures"], **{f"HTTP {k}": v for k, v in bad_status.items()}},
         body_bytes=got["body_bytes"],
         client_cpu_s=got["client_cpu_s"],
+        # the Python client's CPU time includes its warm-up; wrk's, the measured run only
+        client_cpu_share=got["client_cpu_s"]
+        / (got["seconds"] + (args.api_warmup if args.load_client == "python" else 0)),
         server_cpu_s=cpu,
-        # the warm-up's requests are not counted: scale the CPU time to the measured window
-        server_cpu_ms_per_request=cpu * (1 - warm) / max(got["requests"], 1) * 1000,
+        # the CPU time includes the warm-up, whose requests are not counted: scale it
+        server_cpu_ms_per_request=cpu * measured / max(got["requests"], 1) * 1000,
+        # what the rest of the machine used meanwhile: noise, if well above 0
+        other_cores=max(0.0, busy - cpu - got["client_cpu_s"]) / elapsed,
     )
 
 
 def measure_server(
-    db: Database, workers: int, baseline: dict[str, Any], args: argparse.Namespace, scratch: Path
+    db: Database, workers: int, prepared: dict[str, Any], args: argparse.Namespace, scratch: Path
 ) -> ServerRun:
     server = Server(db.url, workers, scratch, args.api_log_level)
     print(f"  {db.name}, {workers} worker(s): starting on port {server.port} …", file=sys.stderr)
@@ -802,7 +837,7 @@ def measure_server(
         parks = _get(server.base, "/api/v1/organizations?kind=park", token)["items"]
         park_id = next(p["id"] for p in parks if p["code"] == PARK_CODE)
         monitor.phase = "calc"
-        calc = measure_calc(server, token, baseline, args.api_repeat)
+        calc = measure_calc(server, token, prepared, args.api_repeat)
         load = []
         targets = (
             ("/health", "GET /health"),
@@ -851,31 +886,59 @@ def _table(rows: list[list[str]], right: set[int]) -> str:
     return "\n".join(lines)
 
 
-def report(runs: list[ServerRun], baseline: dict[str, Any], args: argparse.Namespace) -> None:
-    n = baseline["records"]
-    base_rps = n / baseline["median_s"]
-    print(f"POST /api/v1/calc, {n:,} records — median of {args.api_repeat} after a warm-up")
-    header = [
-        "database", "workers", "body", "median s", "min s", "max s", "first s", "records/s",
-        "× baseline", "server cpu s", "MB up", "MB down", "target", "verdict",
+CALC_HEADER = [
+    "database", "workers", "body", "median s", "min s", "max s", "first s", "records/s",
+    "in-process s", "× baseline", "server cpu s", "MB up", "MB down", "target", "verdict",
+]  # fmt: skip
+LOAD_HEADER = [
+    "database", "workers", "path", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
+    "errors", "× /health", "server cpu ms/req", "client cpu %", "other cores", "target",
+    "verdict",
+]  # fmt: skip
+MEMORY_HEADER = [
+    "database", "workers", "processes", "start s", "idle", "calc", "health", "inventory",
+    "VmHWM per process",
+]  # fmt: skip
+
+
+def _calc_row(run: ServerRun, c: CalcResult) -> list[str]:
+    return [
+        run.database, str(run.workers), c.body, f"{c.median_s:.3f}", f"{c.min_s:.3f}",
+        f"{c.max_s:.3f}", f"{c.first_s:.3f}", f"{c.records_per_s:,.0f}",
+        f"{c.inprocess_median_s:.3f}", f"{c.ratio_to_baseline:.3f}",
+        f"{c.server_cpu_s_per_request:.3f}", f"{c.bytes_up / 1e6:.2f}",
+        f"{c.bytes_down / 1e6:.2f}", f"< {c.target_s:g} s", c.verdict,
     ]  # fmt: skip
-    rows = [header]
-    for run in runs:
-        for c in run.calc:
-            rows.append(
-                [
-                    run.database, str(run.workers), c.body, f"{c.median_s:.3f}", f"{c.min_s:.3f}",
-                    f"{c.max_s:.3f}", f"{c.first_s:.3f}", f"{c.records_per_s:,.0f}",
-                    f"{c.ratio_to_baseline:.3f}", f"{c.server_cpu_s_per_request:.3f}",
-                    f"{c.bytes_up / 1e6:.2f}", f"{c.bytes_down / 1e6:.2f}",
-                    f"< {c.target_s:g} s", c.verdict,
-                ]  # fmt: skip
-            )
-    print(_table(rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11}))
+
+
+def _load_row(run: ServerRun, r: LoadResult) -> list[str]:
+    return [
+        run.database, str(run.workers), r.label, f"{r.requests:,}", f"{r.requests_per_s:,.0f}",
+        f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.p99_ms:.1f}", f"{r.max_ms:.1f}",
+        str(r.errors), f"{r.ratio_to_health:.3f}" if r.ratio_to_health else "-",
+        f"{r.server_cpu_ms_per_request:.2f}", f"{100 * r.client_cpu_share:.0f}",
+        f"{r.other_cores:.2f}",
+        f"p95 < {r.target_p95_ms:g} ms" if r.target_p95_ms else "-", r.verdict or "-",
+    ]  # fmt: skip
+
+
+def _memory_row(run: ServerRun) -> list[str]:
+    peaks = [f"{run.peak_rss_mib.get(k, 0):.0f}" for k in ("idle", "calc", "health", "inventory")]
+    return [
+        run.database, str(run.workers), str(run.processes), f"{run.startup_s:.1f}", *peaks,
+        " + ".join(f"{x:.0f}" for x in run.vm_hwm_mib),
+    ]  # fmt: skip
+
+
+def report(runs: list[ServerRun], prepared: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the three tables."""
+    n = prepared["records"]
+    print(f"POST /api/v1/calc, {n:,} records — median of {args.api_repeat} after a warm-up")
+    calc_rows = [_calc_row(run, c) for run in runs for c in run.calc]
+    print(_table([CALC_HEADER, *calc_rows], right=set(range(1, 13)) - {2}))
     print(
-        f"baseline: VectorEngine.run_chunk in-process on the same {n:,} lines, median "
-        f"{baseline['median_s']:.3f} s ({base_rps:,.0f} records/s; first call "
-        f"{baseline['first_s']:.3f} s); {baseline['failed']:,} records fail by design"
+        f"baseline (in-process s): VectorEngine.run_chunk on the same {n:,} lines in the client "
+        f"process, after each request; {prepared['failed']:,} records fail by design"
     )
     print()
     client = runs[0].load[0].client if runs else args.load_client
@@ -883,40 +946,11 @@ def report(runs: list[ServerRun], baseline: dict[str, Any], args: argparse.Names
         f"GET under {args.api_clients} concurrent keep-alive clients, {args.api_duration:g} s "
         f"after {args.api_warmup:g} s of warm-up — load client: {client}"
     )
-    header = [
-        "database", "workers", "path", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
-        "max ms", "errors", "× /health", "server cpu ms/req", "client cpu %", "target", "verdict",
-    ]  # fmt: skip
-    rows = [header]
-    for run in runs:
-        for r in run.load:
-            rows.append(
-                [
-                    run.database, str(run.workers), r.label, f"{r.requests:,}",
-                    f"{r.requests_per_s:,.0f}", f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}",
-                    f"{r.p99_ms:.1f}", f"{r.max_ms:.1f}", str(r.errors),
-                    f"{r.ratio_to_health:.3f}" if r.ratio_to_health else "-",
-                    f"{r.server_cpu_ms_per_request:.2f}",
-                    f"{100 * r.client_cpu_s / r.seconds:.0f}",
-                    f"p95 < {r.target_p95_ms:g} ms" if r.target_p95_ms else "-", r.verdict or "-",
-                ]  # fmt: skip
-            )
-    print(_table(rows, right={1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}))
+    load_rows = [_load_row(run, r) for run in runs for r in run.load]
+    print(_table([LOAD_HEADER, *load_rows], right={1} | set(range(3, 14))))
     print()
     print("server memory: peak of the summed RSS of its processes, per phase (MiB)")
-    header = ["database", "workers", "processes", "start s", "idle", "calc", "health",
-              "inventory", "VmHWM per process"]  # fmt: skip
-    rows = [header]
-    for run in runs:
-        p = run.peak_rss_mib
-        rows.append(
-            [
-                run.database, str(run.workers), str(run.processes), f"{run.startup_s:.1f}",
-                *(f"{p.get(k, 0):.0f}" for k in ("idle", "calc", "health", "inventory")),
-                " + ".join(f"{x:.0f}" for x in run.vm_hwm_mib),
-            ]  # fmt: skip
-        )
-    print(_table(rows, right={1, 2, 3, 4, 5, 6, 7}))
+    print(_table([MEMORY_HEADER, *map(_memory_row, runs)], right=set(range(1, 8))))
 
 
 # --- command line -------------------------------------------------------------------------
@@ -925,7 +959,9 @@ def report(runs: list[ServerRun], baseline: dict[str, Any], args: argparse.Names
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the API section (shared by ``run.py`` and this script)."""
     group = parser.add_argument_group("API section (bench/api.py)")
-    group.add_argument("--api-records", type=int, default=10_000, help="records per POST /calc")
+    group.add_argument(
+        "--api-records", type=int, default=10_000, help="records per POST /calc (10,000)"
+    )
     group.add_argument(
         "--api-repeat", type=int, help="timed POST /calc requests per body (5; 3 with --quick)"
     )
@@ -933,7 +969,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--api-duration", type=float, help="seconds of load per path (10; 3 with --quick)"
     )
-    group.add_argument("--api-warmup", type=float, default=1.0, help="seconds before measuring")
+    group.add_argument(
+        "--api-warmup", type=float, default=1.0, help="seconds of load before measuring (1)"
+    )
     group.add_argument(
         "--api-workers", default="1,2", help="server worker counts, comma-separated (1,2)"
     )
@@ -956,13 +994,103 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-keep", action="store_true", help="keep the scratch folder")
 
 
+def _measure(
+    args: argparse.Namespace, prepared: dict[str, Any], workers: list[int], scratch: Path
+) -> tuple[list[ServerRun], list[dict[str, Any]]]:
+    """Every database, every worker count: a fresh server each."""
+    runs: list[ServerRun] = []
+    databases = []
+    for kind in ["sqlite"] + (["postgresql"] if args.postgres else []):
+        with scratch_database(kind, scratch, args.postgres) as db:
+            print(
+                f"  {db.label}: migrated in {db.upgrade_s:.1f} s, demo loaded in "
+                f"{db.demo_load_s:.1f} s",
+                file=sys.stderr,
+            )
+            databases.append(
+                {"name": db.name, "label": db.label, "upgrade_s": db.upgrade_s,
+                 "demo_load_s": db.demo_load_s}
+            )  # fmt: skip
+            runs.extend(measure_server(db, w, prepared, args, scratch) for w in workers)
+    return runs, databases
+
+
+def _footer(runs: list[ServerRun], prepared: dict[str, Any], wall: float) -> bool:
+    """Print the checks and the machine below the tables; whether every check passed."""
+    problems = [p for r in runs for c in r.calc for p in c.problems]
+    errors = sum(x.errors for r in runs for x in r.load)
+    for problem in problems:
+        print(f"error: POST /calc: {problem}")
+    if errors:
+        print(f"error: {errors:,} failed requests under load (see results-api.json)")
+    if not problems:
+        n = prepared["records"]
+        print(f"checked: every POST /calc answer has {n:,} results, equal to the in-process ones")
+    raced = sum(r.login_401s for r in runs)
+    if raced:
+        print(
+            f"note: a fresh login token was refused (401) {raced} time(s) before it worked: "
+            "POST /auth/token answers before its transaction commits"
+        )
+    machine = prepared["machine"]
+    print(
+        f"machine: {machine['cores']} cores, Python {machine['python']}, {machine['platform']}, "
+        f"load average at start {machine['load_average_at_start'][0]}, at end "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    print(f"total measuring time {wall:.0f} s; figures in {RESULTS.relative_to(BENCH.parent)}")
+    return not problems and not errors
+
+
+def _write_json(
+    runs: list[ServerRun],
+    databases: list[dict[str, Any]],
+    prepared: dict[str, Any],
+    args: argparse.Namespace,
+    wall: float,
+) -> None:
+    report_json = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": prepared["machine"],
+        "settings": {
+            "records": args.api_records,
+            "repeat": args.api_repeat,
+            "clients": args.api_clients,
+            "duration_s": args.api_duration,
+            "warmup_s": args.api_warmup,
+            "workers": args.api_workers,
+            "server_log_level": args.api_log_level,
+            "load_client": runs[0].load[0].client if runs else args.load_client,
+            "targets": {"calc_s": CALC_TARGET_S, "inventory_p95_ms": P95_TARGET_MS},
+        },
+        "databases": databases,
+        "input": {k: v for k, v in prepared.items() if k in ("records", "failed", "body_bytes")},
+        "runs": [
+            {
+                "database": r.database,
+                "workers": r.workers,
+                "startup_s": r.startup_s,
+                "calc": [vars(c) for c in r.calc],
+                "load": [vars(x) for x in r.load],
+                "peak_rss_mib": r.peak_rss_mib,
+                "vm_hwm_mib": r.vm_hwm_mib,
+                "processes": r.processes,
+                "login_401s": r.login_401s,
+            }
+            for r in runs
+        ],
+        "measuring_wall_s": wall,
+    }
+    RESULTS.write_text(json.dumps(report_json, indent=2, ensure_ascii=False) + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the API section; print the tables; write ``results-api.json``. Exit code."""
+    """Run the API section; print the tables; write ``results-api.json``. The exit code."""
     quick = getattr(args, "quick", False)
     args.api_repeat = args.api_repeat or (3 if quick else 5)
     args.api_duration = args.api_duration or (3.0 if quick else 10.0)
-    workers = [int(w) for w in str(args.api_workers).split(",") if w.strip()]
-    if min([args.api_records, args.api_repeat, args.api_clients, *workers]) < 1:
+    args.api_workers = [int(w) for w in str(args.api_workers).split(",") if w.strip()]
+    if min([args.api_records, args.api_repeat, args.api_clients, *args.api_workers]) < 1:
         raise SystemExit("bench api: records, repeat, clients and workers must be ≥ 1")
     if args.load_client == "auto":
         args.load_client = "wrk" if shutil.which("wrk") else "python"
@@ -973,91 +1101,17 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     ok = False
     try:
-        baseline = _spawn(
-            "baseline",
-            {
-                "scratch": str(scratch),
-                "records": args.api_records,
-                "repeat": args.api_repeat,
-                "seed": getattr(args, "seed", None) or 20_260_401,
-            },
-        )
-        kinds = ["sqlite"] + (["postgresql"] if args.postgres else [])
-        runs: list[ServerRun] = []
-        databases = []
-        for kind in kinds:
-            with scratch_database(kind, scratch, args.postgres) as db:
-                print(
-                    f"  {db.label}: migrated in {db.upgrade_s:.1f} s, demo loaded in "
-                    f"{db.demo_load_s:.1f} s",
-                    file=sys.stderr,
-                )
-                databases.append(
-                    {"name": db.name, "label": db.label, "upgrade_s": db.upgrade_s,
-                     "demo_load_s": db.demo_load_s}
-                )  # fmt: skip
-                runs.extend(measure_server(db, w, baseline, args, scratch) for w in workers)
+        seed = getattr(args, "seed", None) or DEFAULT_SEED
+        spec = {"scratch": str(scratch), "records": args.api_records, "seed": seed}
+        prepared = _spawn("prepare", spec)
+        runs, databases = _measure(args, prepared, args.api_workers, scratch)
         wall = time.perf_counter() - started
-        machine = baseline["machine"]
-        print(
-            f"shuangtan API benchmark — shuangtan serve on {', '.join(d['label'] for d in databases)}"
-        )
-        report(runs, baseline, args)
-        problems = [p for r in runs for c in r.calc for p in c.problems]
-        errors = sum(x.errors for r in runs for x in r.load)
+        labels = ", ".join(d["label"] for d in databases)
+        print(f"shuangtan API benchmark — shuangtan serve on {labels}")
+        report(runs, prepared, args)
         print()
-        for problem in problems:
-            print(f"error: POST /calc: {problem}")
-        if errors:
-            print(f"error: {errors:,} failed requests under load (see results-api.json)")
-        raced = sum(r.login_401s for r in runs)
-        if raced:
-            print(
-                f"note: a fresh login token was refused (401) {raced} time(s) before it worked: "
-                "POST /auth/token answers before its transaction commits"
-            )
-        if not problems:
-            n = baseline["records"]
-            print(f"checked: every POST /calc answer has {n:,} results, equal to the in-process ones")
-        print(
-            f"machine: {machine['cores']} cores, Python {machine['python']}, {machine['platform']},"
-            f" load average at start {machine['load_average_at_start'][0]}"
-        )
-        print(f"total measuring time {wall:.0f} s; figures in {RESULTS.relative_to(BENCH.parent)}")
-        report_json = {
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine,
-            "settings": {
-                "records": args.api_records,
-                "repeat": args.api_repeat,
-                "clients": args.api_clients,
-                "duration_s": args.api_duration,
-                "warmup_s": args.api_warmup,
-                "workers": workers,
-                "server_log_level": args.api_log_level,
-                "load_client": runs[0].load[0].client if runs else args.load_client,
-                "targets": {"calc_s": CALC_TARGET_S, "inventory_p95_ms": P95_TARGET_MS},
-            },
-            "databases": databases,
-            "baseline": {k: v for k, v in baseline.items() if k not in ("bodies", "machine")},
-            "runs": [
-                {
-                    "database": r.database,
-                    "workers": r.workers,
-                    "startup_s": r.startup_s,
-                    "calc": [vars(c) for c in r.calc],
-                    "load": [vars(x) for x in r.load],
-                    "peak_rss_mib": r.peak_rss_mib,
-                    "vm_hwm_mib": r.vm_hwm_mib,
-                    "processes": r.processes,
-                    "login_401s": r.login_401s,
-                }
-                for r in runs
-            ],
-            "measuring_wall_s": wall,
-        }
-        RESULTS.write_text(json.dumps(report_json, indent=2, ensure_ascii=False) + "\n")
-        ok = not problems and not errors
+        ok = _footer(runs, prepared, wall)
+        _write_json(runs, databases, prepared, args, wall)
         return 0 if ok else 1
     finally:
         if ok and not args.api_keep:
@@ -1066,7 +1120,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"scratch folder kept: {scratch}", file=sys.stderr)
 
 
-ROLES = {"baseline": baseline_worker, "calc": calc_client, "load": load_client}
+ROLES = {"prepare": prepare_worker, "calc": calc_client, "load": load_client}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,11 @@ baseline of the same run, which stays comparable when the machine is noisy. A mi
 reported, never failed: benchmarks report, tests assert.
 
 The table goes to standard output and the same figures to ``bench/out/results.json``.
+
+A second section, ``api``, benchmarks the HTTP server (``shuangtan serve``): ``POST /api/v1/calc``
+and the park inventory read under concurrent clients. It lives in ``bench/api.py`` and runs in
+its own process after this one; options this script does not know are passed to it.
+``--only calc`` or ``--only api`` runs one section.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 RESULTS = OUT / "results.json"
 GEN = BENCH / "gen.py"
+API = BENCH / "api.py"
+SECTIONS = ("calc", "api")
 TARGET_RPS = 200_000  # vector engine on the 2-core reference machine
 CHUNK_LINES = 32_768  # as shuangtan.services.batch.CHUNK_LINES
 FULL = (1_000_000, 200_000)  # records for the vector engine and baseline, for the record engine
@@ -337,7 +344,16 @@ def machine_info() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line of the benchmark (and, with ``--worker``, of one measurement)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Options not listed here go to the api section: see bench/api.py --help.",
+    )
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        help="run only this section, repeatable (default: calc, then api)",
+    )
     parser.add_argument("--records", type=int, help="lines for the vector engine and baseline")
     parser.add_argument(
         "--record-engine-records", type=int, help="lines for the record engine (a prefix)"
@@ -353,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worker", nargs=3, metavar=("CASE", "INPUT", "OUTPUT"), help=argparse.SUPPRESS
     )
-    args = parser.parse_args(argv)
+    args, api_args = parser.parse_known_args(argv)
 
     if args.worker:
         case, source, sink = args.worker
@@ -364,7 +380,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.info:
         print(json.dumps(machine_info()))
         return 0
+    sections = args.only or list(SECTIONS)
+    if api_args and "api" not in sections:
+        parser.error(f"unrecognized arguments: {' '.join(api_args)}")
 
+    code = 0
+    if "calc" in sections:
+        code = max(code, run_calc(args, parser))
+    if "api" in sections:
+        if "calc" in sections:
+            print()
+        sys.stdout.flush()
+        shared = (["--quick"] if args.quick else []) + (
+            ["--seed", str(args.seed)] if args.seed is not None else []
+        )
+        code = max(code, subprocess.run([sys.executable, str(API), *shared, *api_args]).returncode)
+    return code
+
+
+def run_calc(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The calc section: both engines and the baseline, the table, ``results.json``."""
     big_n, small_n = QUICK if args.quick else FULL
     big_n = args.records or big_n
     small_n = args.record_engine_records or small_n
