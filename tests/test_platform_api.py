@@ -618,3 +618,17 @@ def test_factor_search(client: TestClient, world: World, library: FactorLibrary)
     q = client.get(f"{API}/factors?q=GB/T 32151&limit=5", headers=headers).json()
     assert q["total"] > 5 and len(q["items"]) == 5
     assert client.get(f"{API}/factors", headers=headers).json()["total"] == len(library)
+
+
+def test_factor_search_by_chinese_names(client: TestClient, world: World) -> None:
+    headers = world.auth("viewer")
+    diesel = client.get(f"{API}/factors?q=柴油&limit=1000", headers=headers).json()
+    assert diesel["total"] > 0
+    assert all("diesel" in f["key"] for f in diesel["items"])
+    by_name = client.get(
+        f"{API}/factors?region=江苏&key=cn.electricity.grid_average", headers=headers
+    )
+    by_code = client.get(
+        f"{API}/factors?region=CN-JS&key=cn.electricity.grid_average", headers=headers
+    )
+    assert by_name.json()["total"] == by_code.json()["total"] > 0

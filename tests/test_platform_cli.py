@@ -190,3 +190,35 @@ def test_serve_answers_health_and_logs_request_ids(loaded: str) -> None:
         output, _ = server.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in output
     assert "[probe-1]" in output or "request_id=probe-1" in output
+
+
+def test_disable_enable_and_password(loaded: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from shuangtan.adapters.settings import Settings
+    from shuangtan.web.app import create_app
+
+    app = create_app(Settings(database_url=loaded))
+    with TestClient(app) as client:
+        login = {"username": "verifier", "password": "shuangtan-demo"}
+        token = client.post("/api/v1/auth/token", data=login).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert run(loaded, "user", "disable", "verifier").returncode == 0
+        app.state.shuangtan.forget_principals()  # another process changed it; skip the 2 s cache
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+        assert client.post("/api/v1/auth/token", data=login).status_code == 401
+        assert run(loaded, "user", "enable", "verifier").returncode == 0
+        changed = run(
+            loaded,
+            "user",
+            "password",
+            "verifier",
+            "--password-stdin",
+            stdin="a new long password\n",
+        )
+        assert changed.returncode == 0, changed.stderr
+        assert client.post("/api/v1/auth/token", data=login).status_code == 401
+        new = {"username": "verifier", "password": "a new long password"}
+        assert client.post("/api/v1/auth/token", data=new).status_code == 200
+    app.state.shuangtan.engine.dispose()
+    assert run(loaded, "user", "disable", "nobody").returncode == 1

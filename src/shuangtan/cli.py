@@ -368,6 +368,62 @@ def user_create(
         typer.echo(f"user {user.username} created (id {user.id}) with {', '.join(role)}")
 
 
+def _set_user(username: str, **changes: Any) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.models import ApiToken, User
+    from shuangtan.adapters.db.repositories import utcnow
+
+    _, engine = _database()
+    with Session(engine) as session:
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            raise _fail(f"USERNAME: no user {username!r}", 1)
+        for key, value in changes.items():
+            setattr(user, key, value)
+        if changes.get("active") is False:
+            # A disabled account's tokens die with it, not at their expiry.
+            for token in session.scalars(
+                select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            ):
+                token.revoked_at = utcnow()
+        session.commit()
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Disable an account and revoke its tokens (the demo accounts, for instance)."""
+    _set_user(username, active=False)
+    typer.echo(f"user {username} disabled; its tokens are revoked")
+
+
+@user_app.command("enable")
+def user_enable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Enable a disabled account (it needs a new token or login)."""
+    _set_user(username, active=True)
+    typer.echo(f"user {username} enabled")
+
+
+@user_app.command("password")
+def user_password(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a new password (argon2id)."""
+    from shuangtan.services.credentials import check_password_strength, hash_password
+
+    password = _read_password(password_stdin)
+    try:
+        check_password_strength(password)
+    except ShuangtanError as exc:
+        raise _fail(str(exc), 1) from None
+    _set_user(username, password_hash=hash_password(password))
+    typer.echo(f"password of {username} changed")
+
+
 @user_app.command("token")
 def user_token(
     username: Annotated[str, typer.Argument(help="The user the token acts for.")],

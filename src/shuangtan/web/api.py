@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from shuangtan.adapters.db.models import ActivityDatum, ApiToken, Inventory, Organization, User
 from shuangtan.adapters.db.repositories import SYSTEM, Accounts, Store
-from shuangtan.errors import InputError, NotFoundError
+from shuangtan.errors import InputError, NotFoundError, ShuangtanError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.access import Action
 from shuangtan.services.activity import check_datum, recompute_affected
@@ -330,7 +330,7 @@ def _inventory_body(inventory: Inventory) -> dict[str, Any]:
     tags=["inventories"],
     responses={200: {"model": s.InventoryOut}},
 )
-def get_inventory(
+async def get_inventory(
     org_id: PathId,
     period: PeriodQ,
     store: ScopedStore,
@@ -341,7 +341,8 @@ def get_inventory(
     Totals ``co2e_t`` [tCO2e] and ``energy_tce`` [tce]; breakdowns ``by_scope``, ``by_gas``,
     ``by_category``, ``by_source``; ``children`` rolled up over the tree.
     """
-    # The document was frozen when computed; send it as stored, byte for byte.
+    # The document was frozen when computed; send it as stored, byte for byte. One indexed
+    # read: it runs on the event loop (a worker-thread trip would cost more than the query).
     if version is None:
         return Response(store.current_document(org_id, period), media_type="application/json")
     inventory = store.inventory_version(org_id, period, version)
@@ -763,10 +764,18 @@ def list_factors(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Browse and search the factor library (each factor with its source and status)."""
+    """Browse and search the factor library (each factor with its source and status).
+
+    ``q`` also finds factors by the Chinese or English name of a fuel, region, species or
+    carbonate (``柴油``, ``江苏``, ``杉木``); ``region`` takes a code or a name.
+    """
+    library = state.library
     needle = (q or "").casefold().strip()
+    named = _named_keys(library, q.strip()) if q else set()
+    if region is not None:
+        region = _resolve_or_keep(library, "region", region)
     matches = []
-    for f in state.library:
+    for f in library:
         if key is not None and f.key != key:
             continue
         if gas is not None and f.gas != gas:
@@ -781,13 +790,9 @@ def list_factors(
                 f.valid_to is not None and f.valid_to <= first
             ):
                 continue
-        if (
-            needle
-            and needle
-            not in " ".join(
-                (f.key, f.gas, f.region, f.source_title, f.source_id, f.notes, f.clause)
-            ).casefold()
-        ):
+        text = " ".join((f.key, f.gas, f.region, f.source_title, f.source_id, f.notes, f.clause))
+        by_name = any(f".{k}." in f".{f.key}." or k in (f.region, f.gas) for k in named)
+        if needle and needle not in text.casefold() and not by_name:
             continue
         matches.append(f)
     page = [
@@ -808,6 +813,24 @@ def list_factors(
         for f in matches[offset : offset + limit]
     ]
     return {**_page(page, len(matches), limit, offset), "library_version": state.library.version}
+
+
+def _resolve_or_keep(library: FactorLibrary, kind: str, name: str) -> str:
+    try:
+        return library.resolve(kind, name)
+    except ShuangtanError:
+        return name
+
+
+def _named_keys(library: FactorLibrary, text: str) -> set[str]:
+    """Keys of the names ``text`` stands for, in any kind of the names table."""
+    keys: set[str] = set()
+    for kind in ("energy", "region", "species", "carbonate", "gas"):
+        try:
+            keys.add(library.resolve(kind, text))
+        except ShuangtanError:
+            continue
+    return keys
 
 
 def _run_calc(lines: list[bytes], library: FactorLibrary) -> tuple[bytes, int]:

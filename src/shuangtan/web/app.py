@@ -245,8 +245,9 @@ def create_app(
     revision: list[str | None] = []
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         """Liveness and versions: the database answers, the schema revision, the library."""
+        # SELECT 1 is quicker than a trip to a worker thread: it runs on the event loop.
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         if not revision:

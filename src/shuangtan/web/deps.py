@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -80,13 +80,14 @@ def _session(state: State) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _store(
+async def _store(
     request: Request, state: State, token: Annotated[str | None, Depends(oauth2)]
-) -> Iterator[Store]:
-    """Session and caller in one step (one trip to the worker thread, not three).
+) -> AsyncIterator[Store]:
+    """Session and caller, on the event loop: no trip to a worker thread.
 
-    The transaction commits when the handler returns, before the response is sent, or rolls
-    back on any error.
+    The token check is one or two short indexed queries (none while cached), so it runs
+    inline; handlers that compute or scan run in the thread pool. The transaction commits
+    when the handler returns, before the response is sent, or rolls back on any error.
     """
     secret = token or request.cookies.get(SESSION_COOKIE)
     if not secret:
