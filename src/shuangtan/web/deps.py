@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -62,8 +63,9 @@ async def _state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(_state)]
 
 
-def _session(state: State) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, else rolled back."""
+@contextmanager
+def _transaction(state: AppState) -> Iterator[Session]:
+    """One transaction: committed when the block ends normally, else rolled back."""
     session = state.sessions()
     try:
         yield session
@@ -75,9 +77,29 @@ def _session(state: State) -> Iterator[Session]:
         session.close()
 
 
+def _session(state: State) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, else rolled back."""
+    with _transaction(state) as session:
+        yield session
+
+
 # scope="function": the commit happens before the response is sent, so a client that reads
 # its own write (a token it was just given) always finds it.
 DbSession = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _principal(state: AppState, session: Session, secret: str) -> Principal:
+    """The caller behind a token, from the 2-second cache or the database."""
+    key = hash_token(secret)
+    cached = state.principals.get(key)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    principal = Accounts(session).principal(secret)
+    if len(state.principals) > 10_000:
+        state.principals.clear()
+    state.principals[key] = (now + PRINCIPAL_TTL_S, principal)
+    return principal
 
 
 async def _store(
@@ -97,25 +119,8 @@ async def _store(
         )
     if len(secret) > 200:
         raise AuthenticationError("invalid token", field="Authorization")
-    session = state.sessions()
-    try:
-        key = hash_token(secret)
-        cached = state.principals.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            principal = cached[1]
-        else:
-            principal = Accounts(session).principal(secret)
-            if len(state.principals) > 10_000:
-                state.principals.clear()
-            state.principals[key] = (now + PRINCIPAL_TTL_S, principal)
-        yield Store(session, principal)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    with _transaction(state) as session:
+        yield Store(session, _principal(state, session, secret))
 
 
 ScopedStore = Annotated[Store, Depends(_store, scope="function")]
