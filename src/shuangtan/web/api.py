@@ -12,9 +12,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
-from shuangtan.adapters.db.models import ActivityDatum, ApiToken, Inventory, Organization, User
+from shuangtan.adapters.db.models import ActivityDatum, ApiToken, Inventory, User
 from shuangtan.adapters.db.repositories import SYSTEM, Accounts, Store
 from shuangtan.errors import InputError, NotFoundError, ShuangtanError
 from shuangtan.factors import FactorLibrary
@@ -334,6 +333,7 @@ async def get_inventory(
     org_id: PathId,
     period: PeriodQ,
     store: ScopedStore,
+    state: State,
     version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> Response:
     """The current (or a given) version of an organisation's inventory for a period.
@@ -344,7 +344,13 @@ async def get_inventory(
     # The document was frozen when computed; send it as stored, byte for byte. One indexed
     # read: it runs on the event loop (a worker-thread trip would cost more than the query).
     if version is None:
-        return Response(store.current_document(org_id, period), media_type="application/json")
+        # Versions never change, so a document cached by inventory id is never stale.
+        inventory_id = store.current_inventory_id(org_id, period)
+        body = state.documents.get(inventory_id)
+        if body is None:
+            body = store.document(inventory_id).encode()
+        state.remember_document(inventory_id, body)
+        return Response(body, media_type="application/json")
     inventory = store.inventory_version(org_id, period, version)
     return Response(inventory.summary, media_type="application/json")
 
@@ -667,14 +673,8 @@ def _follow(
     done = recompute_affected(
         system, library, org_id, spans, user_id=store.principal.user_id, reason=why
     )
-    paths = dict(
-        store.session.execute(
-            select(Organization.id, Organization.path).where(
-                Organization.id.in_([d["org_id"] for d in done])
-            )
-        ).all()
-    )
-    return [d for d in done if store.principal.allows(Action.READ, paths[d["org_id"]])]
+    readable = store.readable_org_ids({d["org_id"] for d in done})
+    return [d for d in done if d["org_id"] in readable]
 
 
 @router.post("/activity", response_model=s.ActivityWriteOut, status_code=201, tags=["activity"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 #: How long a verified token is trusted without asking the database again [s]. Revocations
 #: and role changes made through this process apply at once; through another, within this.
 PRINCIPAL_TTL_S = 2.0
+#: Inventory documents kept in memory per process (a park's is ~70 KB).
+DOCUMENTS_CACHED = 256
 
 
 @dataclass
@@ -49,6 +52,16 @@ class AppState:
     sessions: sessionmaker[Session]
     library: FactorLibrary
     principals: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+
+    documents: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+
+    def remember_document(self, inventory_id: int, body: bytes) -> bytes:
+        """Keep an inventory version's document (immutable) in a small LRU; return it."""
+        self.documents[inventory_id] = body
+        self.documents.move_to_end(inventory_id)
+        while len(self.documents) > DOCUMENTS_CACHED:
+            self.documents.popitem(last=False)
+        return body
 
     def forget_principals(self) -> None:
         """Drop every cached token check (after a revocation or a change of roles)."""

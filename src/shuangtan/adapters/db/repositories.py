@@ -185,6 +185,14 @@ class Store:
         self._check(org, action, f"organization {org_id}", field)
         return org
 
+    def readable_org_ids(self, org_ids: Iterable[int]) -> set[int]:
+        """The ids among ``org_ids`` that the caller may read."""
+        wanted = list(org_ids)
+        if not wanted:
+            return set()
+        stmt = self._scoped(select(Organization.id).where(Organization.id.in_(wanted)))
+        return set(self.session.scalars(stmt))
+
     def org_by_code(self, code: str) -> Organization:
         """An organisation by its code (visible to the caller)."""
         stmt = self._scoped(select(Organization).where(Organization.code == code))
@@ -756,11 +764,11 @@ class Store:
         self._check(org, Action.READ, f"organization {org_id}")
         return inventory
 
-    def current_document(self, org_id: int, period: str) -> str:
-        """The current inventory's stored API document (JSON text), in one light query."""
+    def current_inventory_id(self, org_id: int, period: str) -> int:
+        """The id of the current inventory of an organisation and period (a light query)."""
         label = parse_period(period).label
         row = self.session.execute(
-            select(Inventory.summary, Organization.path)
+            select(Inventory.id, Organization.path)
             .join(Organization, Organization.id == Inventory.org_id)
             .where(
                 Inventory.org_id == org_id, Inventory.period == label, Inventory.status == "current"
@@ -769,8 +777,17 @@ class Store:
         if row is None or not self.principal.allows(Action.READ, row[1]):
             self.current_inventory(org_id, period)  # raises the precise not-found error
             raise NotFoundError(f"organization {org_id} not found", field="id")
-        document: str = row[0]
-        return document
+        inventory_id: int = row[0]
+        return inventory_id
+
+    def document(self, inventory_id: int) -> str:
+        """The stored API document of an inventory version the caller has already reached."""
+        text: str | None = self.session.scalar(
+            select(Inventory.summary).where(Inventory.id == inventory_id)
+        )
+        if text is None:
+            raise NotFoundError(f"inventory {inventory_id} not found", field="id")
+        return text
 
     def inventory_version(self, org_id: int, period: str, version: int) -> Inventory:
         """One version of an organisation's inventory for a period."""
