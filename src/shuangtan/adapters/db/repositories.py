@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Select, delete, false, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,6 +119,19 @@ def utcnow() -> dt.datetime:
 def _like_prefix(prefix: str) -> str:
     # Paths hold only digits and slashes, so no LIKE wildcard can appear in them.
     return prefix + "%"
+
+
+# The hottest read (the inventory document's id), built once: constructing a statement costs
+# more than running this one on SQLite.
+_CURRENT_INVENTORY_ID = (
+    select(Inventory.id, Organization.path)
+    .join(Organization, Organization.id == Inventory.org_id)
+    .where(
+        Inventory.org_id == bindparam("org_id"),
+        Inventory.period == bindparam("period"),
+        Inventory.status == "current",
+    )
+)
 
 
 class Store:
@@ -768,11 +781,7 @@ class Store:
         """The id of the current inventory of an organisation and period (a light query)."""
         label = parse_period(period).label
         row = self.session.execute(
-            select(Inventory.id, Organization.path)
-            .join(Organization, Organization.id == Inventory.org_id)
-            .where(
-                Inventory.org_id == org_id, Inventory.period == label, Inventory.status == "current"
-            )
+            _CURRENT_INVENTORY_ID, {"org_id": org_id, "period": label}
         ).first()
         if row is None or not self.principal.allows(Action.READ, row[1]):
             self.current_inventory(org_id, period)  # raises the precise not-found error
