@@ -632,3 +632,11 @@ def test_factor_search_by_chinese_names(client: TestClient, world: World) -> Non
         f"{API}/factors?region=CN-JS&key=cn.electricity.grid_average", headers=headers
     )
     assert by_name.json()["total"] == by_code.json()["total"] > 0
+
+
+def test_front_page_says_where_things_are_and_loads_nothing_remote(client: TestClient) -> None:
+    body = client.get("/").json()
+    assert body["openapi"] == "/api/v1/openapi.json"
+    assert client.get(body["openapi"]).status_code == 200
+    # FastAPI's Swagger UI page would load scripts from a CDN: it is not served.
+    assert client.get("/api/v1/docs").status_code == 404

@@ -542,7 +542,8 @@ def serve(
     logging.basicConfig(level=log_level.upper(), handlers=[handler], force=True)
     _err.print(
         f"shuangtan {__version__} on http://{host}:{port}/  (API http://{host}:{port}/api/v1,"
-        f" docs http://{host}:{port}/api/v1/docs; database {_safe_url(settings.database_url)})",
+        f" schema http://{host}:{port}/api/v1/openapi.json;"
+        f" database {_safe_url(settings.database_url)})",
         highlight=False,
     )
     uvicorn.run(

@@ -207,7 +207,9 @@ def create_app(
         version=__version__,
         summary="双碳 MRV platform: organisations, activity data, inventories, factors",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # FastAPI's docs pages load Swagger UI from a CDN; shuangtan loads nothing from
+        # another host (air-gapped installs), so they are off. The schema is served.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.shuangtan = state
@@ -243,6 +245,18 @@ def create_app(
         return _error(exc.status_code, None, message, dict(exc.headers or {}))
 
     revision: list[str | None] = []
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> dict[str, str]:
+        """Until the dashboard exists: where things are."""
+        return {
+            "name": "shuangtan",
+            "version": __version__,
+            "api": "/api/v1",
+            "openapi": "/api/v1/openapi.json",
+            "health": "/health",
+            "guide": "docs/platform/api.md",
+        }
 
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> dict[str, Any]:
