@@ -58,6 +58,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from report import table  # bench/report.py, beside this file (sys.path[0])
+
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 RESULTS = OUT / "results-api.json"
@@ -872,20 +874,6 @@ def measure_server(
 # --- report -------------------------------------------------------------------------------
 
 
-def _table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 CALC_HEADER = [
     "database", "workers", "body", "median s", "min s", "max s", "first s", "records/s",
     "in-process s", "× baseline", "server cpu s", "MB up", "MB down", "target", "verdict",
@@ -935,7 +923,7 @@ def report(runs: list[ServerRun], prepared: dict[str, Any], args: argparse.Names
     n = prepared["records"]
     print(f"POST /api/v1/calc, {n:,} records — median of {args.api_repeat} after a warm-up")
     calc_rows = [_calc_row(run, c) for run in runs for c in run.calc]
-    print(_table([CALC_HEADER, *calc_rows], right=set(range(1, 13)) - {2}))
+    print(table([CALC_HEADER, *calc_rows], right=set(range(1, 13)) - {2}))
     print(
         f"baseline (in-process s): VectorEngine.run_chunk on the same {n:,} lines in the client "
         f"process, after each request; {prepared['failed']:,} records fail by design"
@@ -947,10 +935,10 @@ def report(runs: list[ServerRun], prepared: dict[str, Any], args: argparse.Names
         f"after {args.api_warmup:g} s of warm-up — load client: {client}"
     )
     load_rows = [_load_row(run, r) for run in runs for r in run.load]
-    print(_table([LOAD_HEADER, *load_rows], right={1} | set(range(3, 14))))
+    print(table([LOAD_HEADER, *load_rows], right={1} | set(range(3, 14))))
     print()
     print("server memory: peak of the summed RSS of its processes, per phase (MiB)")
-    print(_table([MEMORY_HEADER, *map(_memory_row, runs)], right=set(range(1, 8))))
+    print(table([MEMORY_HEADER, *map(_memory_row, runs)], right=set(range(1, 8))))
 
 
 # --- command line -------------------------------------------------------------------------

@@ -42,6 +42,8 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from report import table  # bench/report.py, beside this file (sys.path[0])
+
 _T0 = time.perf_counter()  # worker start-up is measured from here (stdlib already imported)
 
 BENCH = Path(__file__).resolve().parent
@@ -291,20 +293,6 @@ def _first_difference(a: Path, b: Path) -> int | None:
     return None
 
 
-def _table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _row(r: Result) -> list[str]:
     return [
         r.label,
@@ -449,7 +437,7 @@ def run_calc(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     ]  # fmt: skip
     rows = [header, *(_row(r) for r in shown)]
     print(f"shuangtan calc benchmark — best of {repeat} run(s) per case")
-    print(_table(rows, right={1, 2, 3, 4, 5, 6, 7, 8}))
+    print(table(rows, right={1, 2, 3, 4, 5, 6, 7, 8}))
     print()
     speedup = results["vector-check"].records_per_s / results["record"].records_per_s
     print(
