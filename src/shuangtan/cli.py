@@ -211,21 +211,26 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _migrate(direction: Literal["upgrade", "downgrade"], revision: str) -> None:
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shuangtan.adapters.db import migrate
+
+    settings = _settings()
+    try:
+        getattr(migrate, direction)(settings.database_url, revision)
+    except (SQLAlchemyError, CommandError) as exc:
+        raise _fail(f"migration failed: {exc}", 1) from None
+    typer.echo(f"database {_safe_url(settings.database_url)} at revision {revision}")
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Create or migrate the database up to REVISION (the newest by default)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from shuangtan.adapters.db.migrate import upgrade
-
-    settings = _settings()
-    try:
-        upgrade(settings.database_url, revision)
-    except SQLAlchemyError as exc:
-        raise _fail(f"migration failed: {exc}", 1) from None
-    typer.echo(f"database {_safe_url(settings.database_url)} at revision {revision}")
+    _migrate("upgrade", revision)
 
 
 @db_app.command("downgrade")
@@ -233,16 +238,7 @@ def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; base drops every table.")],
 ) -> None:
     """Migrate the database down to REVISION (``base`` removes every table: data are lost)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from shuangtan.adapters.db.migrate import downgrade
-
-    settings = _settings()
-    try:
-        downgrade(settings.database_url, revision)
-    except SQLAlchemyError as exc:
-        raise _fail(f"migration failed: {exc}", 1) from None
-    typer.echo(f"database {_safe_url(settings.database_url)} at revision {revision}")
+    _migrate("downgrade", revision)
 
 
 @db_app.command("current")

@@ -289,6 +289,8 @@ class ComputedItem:
     factors: list[dict[str, Any]]
     activity: list[dict[str, Any]]
     warnings: list[str]
+    #: Each datum's result, in period order: the lineage month by month.
+    results: list[CalcResult] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -385,6 +387,7 @@ def _compute_item(
             for row in rows
         ],
         warnings=list(warnings),
+        results=results,
     )
 
 

@@ -3,8 +3,8 @@
 Every source and month goes through the batch contract; totals by source, scope and gas are
 exact sums; energy is in tce (GB/T 2589).
 
-Until the platform's storage exists this works on a JSON document (the bundled sample
-enterprise, ``shuangtan demo``); the aggregation is the one the platform will use.
+It works on a JSON document (the bundled sample enterprise, ``shuangtan demo sample``) by
+turning it into the platform's inputs: the arithmetic is :mod:`shuangtan.services.inventories`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,19 @@ from rich.table import Table
 from shuangtan.domain.results import CalcResult
 from shuangtan.errors import InputError
 from shuangtan.factors import FactorLibrary
-from shuangtan.services.calculation import calculate, default_library
+from shuangtan.services.calculation import default_library
+from shuangtan.services.inventories import (
+    FIXED_UNITS,
+    ActivityRow,
+    OrgNode,
+    Period,
+    SourceRow,
+    activity_record,
+    energy_record,
+    month_bounds,
+    parse_period,
+)
+from shuangtan.services.inventories import compute_inventory as platform_inventory
 
 __all__ = [
     "Inventory",
@@ -92,111 +104,99 @@ def load_sample() -> dict[str, Any]:
     return document
 
 
-def inventory_records(document: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
-    """The batch-contract records of a document: ``(source id, record)`` per source and month.
-
-    Emission records carry ids ``<source>-<YYYY-MM>``; energy records ``<source>-<YYYY-MM>-tce``.
-    Sources marked ``tce_from_energy`` (steam, hot water) get their energy record from the heat
-    content the emission record computes, in :func:`compute_inventory`.
-    """
+def _rows(
+    document: Mapping[str, Any],
+) -> tuple[OrgNode, list[SourceRow], list[ActivityRow], Period]:
+    """The document as the platform's inventory inputs: one organisation, its sources, months."""
     enterprise = document["enterprise"]
     year = int(enterprise["year"])
-    gwp = enterprise.get("gwp", "AR6")
-    for source in document["sources"]:
+    org = OrgNode(
+        1, None, "/1/", "SAMPLE", "enterprise", enterprise["name_zh"], enterprise["name_en"]
+    )
+    sources: list[SourceRow] = []
+    activity: list[ActivityRow] = []
+    for number, source in enumerate(document["sources"], start=1):
         amount_field = source.get("amount_field", "amount")
+        params = dict(source["params"])
+        unit = source.get("tce_unit") or params.get("unit") or FIXED_UNITS.get(amount_field, "t")
+        sources.append(
+            SourceRow(
+                id=number,
+                code=source["id"],
+                org_id=org.id,
+                name_zh=source["name_zh"],
+                name_en=source["name_en"],
+                scope=int(source["scope"]),
+                category=source["category"],
+                method=source["method"],
+                params=params,
+                amount_field=amount_field,
+                unit=unit,
+                tce_carrier=source.get("tce_carrier"),
+                tce_from_energy=bool(source.get("tce_from_energy")),
+            )
+        )
         monthly = source["monthly"]
         if len(monthly) != 12:
             raise InputError(f"source {source['id']}: needs 12 monthly amounts", field="monthly")
         for month, amount in enumerate(monthly, start=1):
-            stamp = f"{year}-{month:02d}"
-            record = {
-                "id": f"{source['id']}-{stamp}",
-                "method": source["method"],
-                "year": year,
-                "gwp": gwp,
-                **source["params"],
-                amount_field: amount,
-            }
-            yield source["id"], record
-            carrier = source.get("tce_carrier")
-            if carrier and not source.get("tce_from_energy"):
-                yield (
-                    source["id"],
-                    {
-                        "id": f"{source['id']}-{stamp}-tce",
-                        "method": "energy_tce",
-                        "carrier": carrier,
-                        "amount": amount,
-                        "unit": source.get("tce_unit", source["params"].get("unit", "t")),
-                        "year": year,
-                    },
-                )
+            start, end = month_bounds(year, month)
+            activity.append(ActivityRow(len(activity) + 1, number, start, end, float(amount), unit))
+    return org, sources, activity, parse_period(str(year))
+
+
+def inventory_records(document: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """The batch-contract records of a document: ``(source id, record)`` per source and month.
+
+    The records are the platform's (:func:`~shuangtan.services.inventories.activity_record`).
+    Sources marked ``tce_from_energy`` (steam by enthalpy) get their energy record from the
+    heat content the emission record computes, so none is listed for them here.
+    """
+    gwp = document["enterprise"].get("gwp", "AR6")
+    _, sources, activity, _ = _rows(document)
+    by_id = {source.id: source for source in sources}
+    for row in activity:
+        source = by_id[row.source_id]
+        yield source.code, activity_record(source, row, gwp)
+        tce = None if source.tce_from_energy else energy_record(source, row, None)
+        if tce is not None:
+            yield source.code, tce
 
 
 def compute_inventory(
     document: Mapping[str, Any], library: FactorLibrary | None = None
 ) -> Inventory:
-    """Compute the inventory of a document of monthly activity data.
+    """Compute the inventory of a document of monthly activity data, as the platform does.
 
     Raises
     ------
     ShuangtanError
-        A record failed; the message names the record id and field.
+        A record failed; the message names the source, the month and the field.
     """
     lib = library if library is not None else default_library()
     enterprise = document["enterprise"]
-    emissions: dict[str, list[CalcResult]] = defaultdict(list)
-    energy: dict[str, list[float]] = defaultdict(list)
-    sources = {source["id"]: source for source in document["sources"]}
-    for source_id, record in inventory_records(document):
-        try:
-            result = calculate(record, lib)
-        except InputError as exc:
-            raise InputError(f"record {record['id']}: {exc.message}", field=exc.field) from None
-        if result.method == "energy_tce":
-            assert result.tce_t is not None
-            energy[source_id].append(result.tce_t)
-            continue
-        emissions[source_id].append(result)
-        source = sources[source_id]
-        if source.get("tce_from_energy") and result.energy_gj is not None:
-            tce = calculate(
-                {
-                    "id": f"{record['id']}-tce",
-                    "method": "energy_tce",
-                    "carrier": source["tce_carrier"],
-                    "amount": result.energy_gj,
-                    "unit": "GJ",
-                    "year": record["year"],
-                },
-                lib,
-            )
-            assert tce.tce_t is not None
-            energy[source_id].append(tce.tce_t)
-    totals = []
-    for source in document["sources"]:
-        results = emissions[source["id"]]
-        gases: dict[str, list[float]] = defaultdict(list)
-        for r in results:
-            for gas, mass in r.gases_t.items():
-                gases[gas].append(mass)
-        totals.append(
-            SourceTotal(
-                id=source["id"],
-                name_zh=source["name_zh"],
-                name_en=source["name_en"],
-                scope=int(source["scope"]),
-                category=source["category"],
-                co2e_t=math.fsum(r.co2e_t for r in results),
-                gases_t={g: math.fsum(v) for g, v in gases.items()},
-                tce_t=math.fsum(energy[source["id"]]) if source["id"] in energy else None,
-                results=results,
-            )
+    gwp = enterprise.get("gwp", "AR6")
+    org, sources, activity, period = _rows(document)
+    computed = platform_inventory(org, [org], sources, activity, period, lib, gwp=gwp)
+    items = {item.source.code: item for item in computed.items}
+    totals = [
+        SourceTotal(
+            id=source.code,
+            name_zh=source.name_zh,
+            name_en=source.name_en,
+            scope=source.scope,
+            category=source.category,
+            co2e_t=items[source.code].co2e_t,
+            gases_t=items[source.code].gases_t,
+            tce_t=items[source.code].energy_tce,
+            results=items[source.code].results,
         )
+        for source in sources
+    ]
     return Inventory(
         enterprise=enterprise,
-        year=int(enterprise["year"]),
-        gwp_set=enterprise.get("gwp", "AR6"),
+        year=period.year,
+        gwp_set=gwp,
         library_version=lib.version,
         sources=totals,
     )
