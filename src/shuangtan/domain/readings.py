@@ -11,8 +11,9 @@ saving since 1991), so a day's readings are those stamped after 00:00 and up to 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 from typing import Any, Final
 
@@ -154,5 +155,5 @@ class Rejected:
     reason: Reason
     field: str
     message: str
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
     meter_id: int | None = None

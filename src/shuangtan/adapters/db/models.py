@@ -43,10 +43,18 @@ __all__ = [
     "EmissionSource",
     "Inventory",
     "InventoryItem",
+    "Job",
     "Meter",
+    "MeterMonthly",
+    "MeterReplacement",
+    "MeterRollup",
     "OrgEconomics",
     "Organization",
+    "QuarantinedReading",
+    "Reading",
+    "ReadingChange",
     "RoleGrant",
+    "SyncQueue",
     "User",
 ]
 
@@ -170,6 +178,10 @@ class Meter(Base):
     kind: Mapped[str] = mapped_column(String(20))
     multiplier: Mapped[float] = mapped_column(default=1.0)
     interval_s: Mapped[int] = mapped_column(Integer, default=900)
+    #: Counter capacity of a cumulative meter (it wraps to zero past it). [unit / multiplier]
+    rollover_at: Mapped[float | None]
+    #: Largest plausible consumption in an hour; more is quarantined. [unit/h]
+    max_per_hour: Mapped[float | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
@@ -329,3 +341,168 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class Reading(Base):
+    """One reading of one meter (see :mod:`shuangtan.services.readings`).
+
+    On PostgreSQL the table is partitioned by month of ``ts`` (partitions are created as data
+    arrives); on SQLite it is a table clustered on its key. There is no foreign key to
+    ``meters``: at hundreds of thousands of rows a second the check costs more than it
+    protects, and a meter with readings cannot be deleted (the repository refuses).
+    """
+
+    __tablename__ = "readings"
+    __table_args__ = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        "postgresql_partition_by": "RANGE (ts)",
+        "sqlite_with_rowid": False,
+    }
+
+    meter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: End of the interval the reading covers. [UTC, naive]
+    ts: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    #: As sent: interval consumption or counter, before the multiplier. [unit / multiplier]
+    raw: Mapped[float]
+    #: Consumption of the interval ending at ``ts``. [unit]
+    value: Mapped[float]
+    #: :class:`shuangtan.domain.readings.Flag` bits.
+    flags: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReadingChange(Base):
+    """A stored reading replaced by another value: the correction is kept, not lost."""
+
+    __tablename__ = "reading_changes"
+    __table_args__ = (Index("ix_reading_changes_meter_ts", "meter_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(Integer)
+    ts: Mapped[dt.datetime]
+    old_raw: Mapped[float]
+    new_raw: Mapped[float]
+    channel: Mapped[str] = mapped_column(String(10))
+    changed_at: Mapped[dt.datetime]
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class MeterRollup(Base):
+    """Sum and count of a meter's readings per hour, day or month.
+
+    Days and months are those of Asia/Shanghai; every batch adds its increments (never a
+    rescan).
+    """
+
+    __tablename__ = "meter_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012
+
+    meter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resolution: Mapped[str] = mapped_column(String(5), primary_key=True)
+    #: Start of the bucket. [UTC, naive]
+    bucket: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    #: Consumption in the bucket. [meter unit]
+    value: Mapped[float]
+    #: Readings in the bucket.
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class MeterReplacement(Base):
+    """A cumulative meter's device swapped: the counters either side of the swap."""
+
+    __tablename__ = "meter_replacements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id", ondelete="CASCADE"), index=True)
+    ts: Mapped[dt.datetime]
+    old_final: Mapped[float]
+    new_initial: Mapped[float]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class MeterMonthly(Base):
+    """A month's consumption of a meter entered by hand.
+
+    For a meter read by hand it is the whole record; for a metered one it is the bill the
+    readings are checked against (GB/T 37947 day/month consistency).
+    """
+
+    __tablename__ = "meter_monthly"
+    __table_args__ = (UniqueConstraint("meter_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id", ondelete="CASCADE"))
+    #: First day of the month.
+    month: Mapped[dt.date] = mapped_column(Date)
+    #: Consumption in the month. [meter unit]
+    value: Mapped[float]
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime]
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class QuarantinedReading(Base):
+    """A reading refused by a check, kept with the reason until corrected or discarded."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        Index("ix_quarantine_org_status", "org_id", "status"),
+        Index("ix_quarantine_submitter", "submitted_by", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meters.id", ondelete="SET NULL"), index=True
+    )
+    #: The meter's organisation, or the one the sender wrote to (an MQTT topic's); scopes who
+    #: sees the row. ``None`` when neither is known: then only the sender and admins see it.
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(10))
+    ref: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(String(30))
+    field: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    #: The row as received (meter, ts, value, unit), to correct and re-process.
+    raw: Mapped[dict[str, Any]]
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    received_at: Mapped[dt.datetime]
+    #: ``open``, ``reprocessed`` or ``discarded``.
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    resolved_at: Mapped[dt.datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SyncQueue(Base):
+    """Months of sources whose meter totals changed and whose activity data must follow."""
+
+    __tablename__ = "activity_sync_queue"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("emission_sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    queued_at: Mapped[dt.datetime]
+    #: Why the last attempt failed (the activity would not compute), if it did.
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Job(Base):
+    """A long task (a file import …) run in the background, with its progress."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    #: ``queued``, ``running``, ``done`` or ``failed``.
+    status: Mapped[str] = mapped_column(String(10))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]

@@ -12,7 +12,7 @@ not change is *permission denied*.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -29,10 +29,13 @@ from shuangtan.adapters.db.models import (
     Meter,
     Organization,
     OrgEconomics,
+    Reading,
     RoleGrant,
     User,
 )
+from shuangtan.adapters.db.readings import meter_info
 from shuangtan.domain.platform import ALLOWED_PARENTS, CATEGORY_SCOPE, Category, OrgKind, Role
+from shuangtan.domain.readings import Reason, Rejected
 from shuangtan.errors import (
     AuthenticationError,
     ConflictError,
@@ -59,6 +62,7 @@ from shuangtan.services.inventories import (
     parse_period,
     validate_source,
 )
+from shuangtan.services.readings import MeterInfo
 
 __all__ = ["SYSTEM", "Accounts", "Store", "utcnow"]
 
@@ -564,10 +568,63 @@ class Store:
         return meter
 
     def delete_meter(self, meter_id: int) -> None:
-        """Delete a meter."""
+        """Delete a meter that has no readings (one with readings is deactivated instead)."""
         meter = self.get_meter(meter_id, Action.WRITE_CONFIGURATION)
+        has_readings = self.session.execute(
+            select(Reading.meter_id).where(Reading.meter_id == meter_id).limit(1)
+        ).first()
+        if has_readings is not None:
+            raise ConflictError(
+                f"meter {meter.code} has readings: set active=false instead of deleting it",
+                field="id",
+            )
         self.session.delete(meter)
         self.session.flush()
+
+    def meter_resolver(
+        self, *, within: Organization | None = None, action: Action = Action.WRITE_ACTIVITY
+    ) -> Callable[[str], MeterInfo | Rejected]:
+        """Meter reference (id or code) → the meter, if the caller may ``action`` on it.
+
+        A meter the caller cannot see is *unknown* (its existence is not revealed); with
+        ``within`` (an MQTT topic's organisation), a meter outside that subtree is refused.
+        """
+
+        def resolve(ref: str) -> MeterInfo | Rejected:
+            condition = Meter.id == int(ref) if ref.isdigit() and len(ref) < 10 else None
+            stmt = select(Meter, Organization).join(Organization, Organization.id == Meter.org_id)
+            stmt = stmt.where(Meter.code == ref if condition is None else condition)
+            row = self.session.execute(stmt).first()
+            if row is None or not self.principal.allows(Action.READ, row[1].path):
+                return Rejected("", Reason.UNKNOWN_METER, "meter", f"no meter {ref!r} known to you")
+            meter, org = row
+            if within is not None and not org.path.startswith(within.path):
+                return Rejected(
+                    "",
+                    Reason.METER_NOT_IN_ORG,
+                    "meter",
+                    f"meter {meter.code} does not belong to {within.code}",
+                    meter_id=meter.id,
+                )
+            if not self.principal.allows(action, org.path):
+                return Rejected(
+                    "",
+                    Reason.UNKNOWN_METER,
+                    "meter",
+                    f"your roles on {org.code} do not allow sending readings of meter {meter.code}",
+                    meter_id=meter.id,
+                )
+            if not meter.active:
+                return Rejected(
+                    "",
+                    Reason.INACTIVE_METER,
+                    "meter",
+                    f"meter {meter.code} is inactive",
+                    meter_id=meter.id,
+                )
+            return meter_info(meter)
+
+        return resolve
 
     # --- activity data ----------------------------------------------------------------------
 
