@@ -89,7 +89,13 @@ def test_interval_readings_land_once_and_roll_up(db: Database, world: World) -> 
 
 def test_a_correction_replaces_the_value_and_is_recorded(db: Database, world: World) -> None:
     meter = world.meter["B1-S-COAL"]
-    ingest(db, [RawReading("B1-S-COAL-M", stamp(1, 15), 1.0), RawReading("B1-S-COAL-M", stamp(1, 30), 2.0)])
+    ingest(
+        db,
+        [
+            RawReading("B1-S-COAL-M", stamp(1, 15), 1.0),
+            RawReading("B1-S-COAL-M", stamp(1, 30), 2.0),
+        ],
+    )
     result = ingest(db, [RawReading("B1-S-COAL-M", stamp(1, 15), 4.0)])
     assert (result.stored, result.corrected) == (0, 1)
     stored = rows(db, meter)
@@ -155,3 +161,56 @@ def test_bad_rows_are_quarantined_and_good_ones_kept(db: Database, world: World)
         "unit": ("wrong_unit", "unit"),
         "negative": ("negative", "value"),
     }
+
+
+def test_late_readings_become_activity_and_recompute_the_inventory(
+    db: Database, world: World, library: Any
+) -> None:
+    from shuangtan.adapters.db.models import ActivityDatum
+    from shuangtan.adapters.db.readings import sync_activity
+
+    source = world.source["B1-S-COAL"]
+    with Session(db.engine) as session:
+        # The world's 2025 coal is entered by hand; March 2025 is given to the meters.
+        session.execute(
+            text("DELETE FROM activity_data WHERE source_id = :s AND period_start = :d"),
+            {"s": source, "d": dt.date(2025, 3, 1)},
+        )
+        session.commit()
+    march = [
+        RawReading(
+            "B1-S-COAL-M",
+            (dt.datetime(2025, 3, 1, tzinfo=CST) + dt.timedelta(minutes=15 * k)).isoformat(),
+            2.5,
+        )
+        for k in range(1, 96 * 31 + 1)
+    ]
+    ingest(db, march)
+    with Session(db.engine) as session:
+        done = sync_activity(session, library)
+        session.commit()
+    assert (done.created, done.kept_entered) == (1, 0)
+    periods = {r["period"] for r in done.recomputed}
+    assert "2025" in periods
+    with Session(db.engine) as session:
+        datum = session.scalars(
+            select(ActivityDatum).where(
+                ActivityDatum.source_id == source, ActivityDatum.period_start == dt.date(2025, 3, 1)
+            )
+        ).one()
+        assert (datum.origin, datum.amount) == ("meter", pytest.approx(2.5 * 96 * 31))
+    # A late correction changes the month: the datum follows, with a new version.
+    ingest(db, [RawReading("B1-S-COAL-M", march[10].ts, 12.5)])
+    with Session(db.engine) as session:
+        again = sync_activity(session, library)
+        session.commit()
+        datum = session.get(ActivityDatum, datum.id)
+        assert datum is not None
+        assert (again.updated, datum.version) == (1, 2)
+        assert datum.amount == pytest.approx(2.5 * 96 * 31 + 10)
+    # Entered data is never overwritten by meters.
+    ingest(db, [RawReading("B1-S-COAL-M", stamp(5, 15, month=4).replace("2026", "2025"), 1.0)])
+    with Session(db.engine) as session:
+        third = sync_activity(session, library)
+        session.commit()
+    assert (third.kept_entered, third.created, third.updated) == (1, 0, 0)

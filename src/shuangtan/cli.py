@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -39,6 +41,12 @@ user_app = typer.Typer(help="Accounts, roles and API tokens.", no_args_is_help=T
 app.add_typer(user_app, name="user")
 inventory_app = typer.Typer(help="Inventories of the organisation tree.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+ingest_app = typer.Typer(help="Meter readings in: MQTT, files.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+readings_app = typer.Typer(help="Meter readings: activity sync.", no_args_is_help=True)
+app.add_typer(readings_app, name="readings")
+simulate_app = typer.Typer(help="Live readings for the demo park.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
 
 _err = Console(stderr=True)
 
@@ -256,8 +264,15 @@ def demo_load(
         bool, typer.Option("--if-empty", help="Do nothing when the demo is already loaded.")
     ] = False,
     seed: Annotated[int, typer.Option(min=0, max=2**31 - 1)] = 2026,
+    readings: Annotated[
+        bool,
+        typer.Option("--readings/--no-readings", help="Also load 2025's 15-minute meter readings."),
+    ] = True,
 ) -> None:
-    """Load the demo park (25 enterprises, 2 years of monthly data) and its demo accounts."""
+    """Load the demo park and its demo accounts.
+
+    25 enterprises, 2 years of monthly data and a year (2025) of 15-minute meter readings.
+    """
     from sqlalchemy.orm import Session
 
     from shuangtan.adapters.db.demo import DEMO_PASSWORD, is_loaded, load_demo
@@ -287,7 +302,39 @@ def demo_load(
                 f" {loaded.meters} meters, {loaded.activity} activity data,"
                 f" {loaded.inventories} inventories"
             )
+            if readings:
+                _demo_readings(engine, console)
         _demo_welcome(session, console, DEMO_PASSWORD)
+
+
+def _demo_readings(engine: Any, console: Console) -> None:
+    """Load 2025's 15-minute readings of the demo meters with a progress bar."""
+    import time
+
+    from rich.progress import Progress
+    from sqlalchemy.orm import sessionmaker
+
+    from shuangtan.adapters.db.demo import load_demo_readings
+
+    started = time.perf_counter()
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("meter readings 2025", total=None)
+        count = load_demo_readings(
+            sessionmaker(engine),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    seconds = time.perf_counter() - started
+    console.print(
+        f"meter readings: {count:,} in {seconds:.0f} s ({count / seconds:,.0f} readings/s)"
+    )
+    from shuangtan.adapters.db.readings import Syncer
+    from shuangtan.services.calculation import default_library
+
+    done = Syncer(sessionmaker(engine), default_library()).run_now()
+    console.print(
+        f"activity data follow the meters: {done.created} created, {done.updated} updated,"
+        f" {done.kept_entered} kept as imported"
+    )
 
 
 def _demo_welcome(session: Any, console: Console, password: str) -> None:
@@ -557,3 +604,243 @@ def serve(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+def _broker(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _fail(f"--broker: {value!r} is not HOST:PORT (e.g. 127.0.0.1:1883)")
+    return host, int(port)
+
+
+@ingest_app.command("mqtt")
+def ingest_mqtt(
+    broker: Annotated[str, typer.Option(help="MQTT broker HOST:PORT.")] = "127.0.0.1:1883",
+    client_id: Annotated[
+        str, typer.Option(help="Keep it stable per worker: the broker keeps its session.")
+    ] = "shuangtan-ingest-1",
+    group: Annotated[str, typer.Option(help="Shared-subscription group.")] = "shuangtan-ingest",
+    shared: Annotated[bool, typer.Option("--shared/--no-shared")] = True,
+    max_messages: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
+) -> None:
+    """Subscribe to shuangtan/v1/+/readings and shuangtan/v1/+/+/readings; store readings.
+
+    Each batch of messages is committed before the messages are acknowledged (QoS 1), so a
+    killed worker loses nothing; run several with different --client-id to split the load.
+    """
+    import logging
+    import signal
+    import threading
+
+    from sqlalchemy.orm import sessionmaker
+
+    from shuangtan.adapters.db.readings import Syncer
+    from shuangtan.adapters.mqtt import IngestWorker
+    from shuangtan.adapters.mqtt_ingest import MqttIngest
+    from shuangtan.services.calculation import default_library
+
+    host, port = _broker(broker)
+    settings, engine = _database()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    syncer = Syncer(sessions, default_library(), delay_s=settings.sync_delay_s)
+    handle = MqttIngest(sessions, syncer)
+    worker = IngestWorker(
+        host,
+        port,
+        handle=handle,
+        client_id=client_id,
+        group=group,
+        shared=shared,
+        max_messages=max_messages,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.run(stop)
+    syncer.close()
+    typer.echo(f"ingest stopped: {handle.total.summary() | {'quarantine': '…'}}")
+
+
+@ingest_app.command("file")
+def ingest_file(
+    path: Annotated[Path, typer.Argument(help="CSV or .xlsx file of readings.")],
+    org: Annotated[str, typer.Option(help="Organisation code the meters belong to.")],
+    encoding: Annotated[str, typer.Option(help="auto, utf-8, gbk …")] = "auto",
+    map_: Annotated[
+        str,
+        typer.Option("--map", help="Columns: meter=表计编号,ts=采集时间,value=读数[,unit=单位]"),
+    ] = "",
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="Zone of timestamps written without one.")
+    ] = None,
+) -> None:
+    """Import a file of readings as a job, with a progress bar."""
+    from rich.progress import Progress
+    from sqlalchemy import select
+    from sqlalchemy.orm import sessionmaker
+
+    from shuangtan.adapters.db.models import Organization
+    from shuangtan.adapters.db.readings import Syncer
+    from shuangtan.adapters.db.repositories import SYSTEM
+    from shuangtan.adapters.imports import ImportOptions, create_import_job, run_import
+    from shuangtan.services.calculation import default_library
+
+    if not path.is_file():
+        raise _fail(f"{path}: no such file")
+    mapping: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in map_.split(","))):
+        key, eq, column = part.partition("=")
+        if not eq or not key.strip() or not column.strip():
+            raise _fail(f"--map: {part!r} is not field=column")
+        mapping[key.strip()] = column.strip()
+    _, engine = _database()
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    with sessions() as session:
+        org_row = session.scalars(select(Organization).where(Organization.code == org)).first()
+        if org_row is None:
+            raise _fail(f"--org: no organisation {org!r}")
+        try:
+            job = create_import_job(
+                session,
+                path=path.resolve(),
+                filename=path.name,
+                options=ImportOptions(
+                    encoding=encoding, mapping=mapping, sheet=sheet, timezone=timezone
+                ),
+                user_id=None,
+                org_id=org_row.id,
+            )
+        except ShuangtanError as exc:
+            raise _fail(str(exc)) from None
+        session.commit()
+        job_id = job.id
+    console = Console()
+    try:
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"job {job_id}: {path.name}", total=None)
+            result = run_import(
+                sessions,
+                job_id,
+                SYSTEM,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except ShuangtanError as exc:
+        raise _fail(f"job {job_id} failed: {exc}", 1) from None
+    summary = result.summary()
+    console.print(
+        f"job {job_id} done: {summary['received']} rows, {summary['stored']} stored,"
+        f" {summary['corrected']} corrected, {summary['duplicates']} duplicates,"
+        f" {summary['quarantined']} quarantined"
+    )
+    for item in summary["quarantine"][:20]:
+        console.print(f"  {item['ref']}: {item['reason']} ({item['field']}) {item['message']}")
+    done = Syncer(sessions, default_library()).run_now()
+    console.print(f"activity data: {done.created} created, {done.updated} updated")
+
+
+@readings_app.command("sync")
+def readings_sync() -> None:
+    """Make activity data follow the meters now and recompute the inventories they touch."""
+    from sqlalchemy.orm import sessionmaker
+
+    from shuangtan.adapters.db.readings import Syncer
+    from shuangtan.services.calculation import default_library
+
+    _, engine = _database()
+    done = Syncer(sessionmaker(engine, expire_on_commit=False), default_library()).run_now()
+    typer.echo(orjson.dumps(done.summary(), option=orjson.OPT_INDENT_2).decode())
+
+
+@simulate_app.command("meters")
+def simulate_meters(
+    via: Annotated[str, typer.Option(help="mqtt or http.")] = "mqtt",
+    broker: Annotated[str, typer.Option(help="MQTT broker HOST:PORT.")] = "127.0.0.1:1883",
+    url: Annotated[str, typer.Option(help="API base URL (http).")] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None, typer.Option(envvar="SHUANGTAN_TOKEN", help="API token (http).")
+    ] = None,
+    every: Annotated[float, typer.Option(min=0.1, help="Seconds between rounds.")] = 5.0,
+    rounds: Annotated[int, typer.Option(min=0, help="Stop after N rounds (0: never).")] = 0,
+    backfill_hours: Annotated[float, typer.Option(min=0, max=24 * 31)] = 1.0,
+) -> None:
+    """Publish live 15-minute readings of the demo park's meters so the platform moves.
+
+    Each round sends every interval that ended since the last round (the first round sends
+    the last --backfill-hours), over MQTT (topic shuangtan/v1/<enterprise>/readings) or
+    HTTP (POST /api/v1/readings with a token of a user allowed to enter data).
+    """
+    import time
+    import urllib.error
+    import urllib.request
+
+    from shuangtan.adapters.mqtt import Publisher, readings_topic
+    from shuangtan.services.demo_park import build_demo_park
+    from shuangtan.services.meter_profiles import initial_counters, live_meters, live_readings
+    from shuangtan.services.readings import from_us, to_us
+
+    if via not in ("mqtt", "http"):
+        raise _fail("--via: mqtt or http")
+    if via == "http" and not token:
+        raise _fail("--token (or SHUANGTAN_TOKEN): needed with --via http")
+    park = build_demo_park()
+    meters = live_meters(park)
+    enterprise_of = {}
+    parents = {o.code: o.parent_code for o in park.orgs}
+    for meter in park.meters:
+        enterprise_of[meter.code] = parents.get(meter.org_code) or meter.org_code
+    state = initial_counters(park, 2026)
+    step = 900 * 1_000_000
+    now_us = to_us(dt.datetime.now(dt.UTC))
+    last = (now_us - int(backfill_hours * 3600e6)) // step * step
+    publisher = (
+        Publisher(*_broker(broker), client_id="shuangtan-simulator") if via == "mqtt" else None
+    )
+
+    def post(body: bytes) -> None:
+        request = urllib.request.Request(
+            url.rstrip("/") + "/api/v1/readings",
+            data=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answer.read()
+        except urllib.error.HTTPError as exc:
+            raise _fail(f"{exc.code}: {exc.read()[:300].decode(errors='replace')}", 1) from None
+        except urllib.error.URLError as exc:
+            raise _fail(f"cannot reach {url}: {exc.reason}", 1) from None
+
+    sent_rounds = 0
+    try:
+        while rounds == 0 or sent_rounds < rounds:
+            now_us = to_us(dt.datetime.now(dt.UTC))
+            end = now_us // step * step
+            if end > last:
+                series = live_readings(meters, last, end, seed=2026, state=state)
+                by_org: dict[str, list[dict[str, Any]]] = {}
+                for s in series:
+                    items = by_org.setdefault(enterprise_of[s.meter_code], [])
+                    for t, v in zip(s.ts_us.tolist(), s.values.tolist(), strict=True):
+                        items.append(
+                            {"meter": s.meter_code, "ts": from_us(t).isoformat(), "value": v}
+                        )
+                count = sum(len(v) for v in by_org.values())
+                for org_code, items in by_org.items():
+                    for i in range(0, len(items), 500):
+                        body = orjson.dumps({"readings": items[i : i + 500]})
+                        if publisher is not None:
+                            publisher.publish(readings_topic(org_code), body)
+                        else:
+                            post(body)
+                if publisher is not None:
+                    publisher.flush()
+                typer.echo(f"{from_us(end).isoformat()}: {count} readings sent via {via}")
+                last = end
+            sent_rounds += 1
+            if rounds == 0 or sent_rounds < rounds:
+                time.sleep(every)
+    finally:
+        if publisher is not None:
+            publisher.close()

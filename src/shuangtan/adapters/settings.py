@@ -5,6 +5,11 @@
     under the working directory. PostgreSQL: ``postgresql+psycopg://user@host:5432/dbname``.
 ``SHUANGTAN_TOKEN_HOURS``
     Lifetime of a login token [h]. Default 12.
+``SHUANGTAN_SYNC_DELAY_S``
+    How long after readings arrive the activity data and inventories follow them [s].
+    Default 5.
+``SHUANGTAN_UPLOAD_DIR``
+    Where uploaded files wait for their import job. Default ``var/uploads``.
 """
 
 from __future__ import annotations
@@ -30,10 +35,16 @@ class Settings:
         SQLAlchemy URL of the database.
     token_hours : float
         Lifetime of tokens issued by a password login. [h]
+    sync_delay_s : float
+        Delay before activity data follows newly arrived readings. [s]
+    upload_dir : pathlib.Path
+        Where uploaded files wait for their import job.
     """
 
     database_url: str
     token_hours: float = 12.0
+    sync_delay_s: float = 5.0
+    upload_dir: Path = Path("var") / "uploads"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -63,4 +74,14 @@ class Settings:
             raise InputError("must be a number of hours", field="SHUANGTAN_TOKEN_HOURS") from None
         if not 0 < hours <= 24 * 366:
             raise InputError("must be > 0 and ≤ 8784", field="SHUANGTAN_TOKEN_HOURS")
-        return cls(database_url=url, token_hours=hours)
+        delay_text = env.get("SHUANGTAN_SYNC_DELAY_S", "5")
+        try:
+            delay = float(delay_text)
+        except ValueError:
+            raise InputError(
+                "must be a number of seconds", field="SHUANGTAN_SYNC_DELAY_S"
+            ) from None
+        if not 0 <= delay <= 3600:
+            raise InputError("must be between 0 and 3600", field="SHUANGTAN_SYNC_DELAY_S")
+        uploads = Path(env.get("SHUANGTAN_UPLOAD_DIR", "") or Path("var") / "uploads")
+        return cls(database_url=url, token_hours=hours, sync_delay_s=delay, upload_dir=uploads)

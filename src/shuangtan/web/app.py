@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shuangtan import __version__
 from shuangtan.adapters.db.engine import make_engine, make_sessionmaker
 from shuangtan.adapters.db.migrate import current_revision
+from shuangtan.adapters.db.readings import Syncer
 from shuangtan.adapters.settings import Settings
 from shuangtan.errors import (
     AuthenticationError,
@@ -38,6 +39,7 @@ from shuangtan.factors import FactorLibrary
 from shuangtan.services.calculation import default_library
 from shuangtan.web.deps import AppState
 from shuangtan.web.errors import PayloadTooLargeError
+from shuangtan.web.jobs import JobRunner
 from shuangtan.web.schemas import ErrorBody, Health
 
 __all__ = ["create_app", "request_id"]
@@ -202,6 +204,8 @@ def create_app(
         sessions=make_sessionmaker(engine),
         library=library or default_library(),
     )
+    state.syncer = Syncer(state.sessions, state.library, delay_s=settings.sync_delay_s)
+    state.jobs = JobRunner(state.sessions, settings)
     app = FastAPI(
         title="shuangtan API",
         version=__version__,
@@ -276,6 +280,8 @@ def create_app(
         }
 
     from shuangtan.web.api import router
+    from shuangtan.web.readings_api import router as readings_router
 
     app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    app.include_router(readings_router, prefix="/api/v1", responses=ERROR_RESPONSES)
     return app

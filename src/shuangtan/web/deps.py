@@ -14,12 +14,14 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shuangtan.adapters.db.readings import Syncer
 from shuangtan.adapters.db.repositories import Accounts, Store
 from shuangtan.adapters.settings import Settings
 from shuangtan.errors import AuthenticationError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.access import Principal
 from shuangtan.services.credentials import hash_token
+from shuangtan.web.jobs import JobRunner
 
 __all__ = [
     "SESSION_COOKIE",
@@ -52,6 +54,10 @@ class AppState:
     sessions: sessionmaker[Session]
     library: FactorLibrary
     principals: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+    #: Makes activity data follow the meters after readings arrive (set by the app).
+    syncer: Syncer | None = None
+    #: Background jobs (file imports) of this process.
+    jobs: JobRunner | None = None
 
     documents: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
 

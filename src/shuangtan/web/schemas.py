@@ -304,6 +304,12 @@ class MeterIn(Strict):
     kind: MeterKind = MeterKind.INTERVAL
     multiplier: Annotated[float, Field(strict=True, gt=0, le=1e9, allow_inf_nan=False)] = 1.0
     interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400), Whole] = 900
+    rollover_at: Annotated[float, Field(strict=True, gt=0, le=1e15, allow_inf_nan=False)] | None = (
+        None
+    )
+    max_per_hour: (
+        Annotated[float, Field(strict=True, gt=0, le=1e15, allow_inf_nan=False)] | None
+    ) = None
     active: bool = True
 
 
@@ -321,6 +327,12 @@ class MeterPatch(Strict):
         None
     )
     interval_s: Annotated[int, Field(strict=True, ge=60, le=86_400), Whole] | None = None
+    rollover_at: Annotated[float, Field(strict=True, gt=0, le=1e15, allow_inf_nan=False)] | None = (
+        None
+    )
+    max_per_hour: (
+        Annotated[float, Field(strict=True, gt=0, le=1e15, allow_inf_nan=False)] | None
+    ) = None
     active: bool | None = None
 
 
@@ -340,6 +352,8 @@ class MeterOut(BaseModel):
     kind: str
     multiplier: float
     interval_s: int
+    rollover_at: float | None = None
+    max_per_hour: float | None = None
     active: bool
 
 
@@ -610,3 +624,237 @@ class MeOut(UserOut):
     """The caller."""
 
     scopes: list[str]
+
+
+# --- readings ------------------------------------------------------------------------------
+
+
+class ReadingIn(BaseModel):
+    """One reading as sent (checked by the ingestion, not here, so bad rows are quarantined)."""
+
+    meter: str | int = Field(description="Meter id or code")
+    ts: str = Field(description="ISO 8601 with a zone: 2026-01-01T00:15:00+08:00")
+    value: float | str = Field(description="Interval consumption, or the counter [meter unit]")
+    unit: str | None = Field(default=None, description="Unit of value, if not the meter's")
+
+
+class ReadingsIn(BaseModel):
+    """A batch of readings (at most 100,000)."""
+
+    readings: list[ReadingIn]
+
+
+class QuarantineRef(BaseModel):
+    """A refused reading, as reported in an ingestion answer."""
+
+    id: int
+    ref: str = Field(description="readings[i], line N …")
+    reason: str
+    field: str
+    message: str
+
+
+class IngestOut(BaseModel):
+    """What happened to a batch."""
+
+    received: int
+    stored: int
+    corrected: int
+    duplicates: int
+    quarantined: int
+    quarantine: list[QuarantineRef] = Field(description="The first 100 refused readings")
+
+
+class SyncOut(BaseModel):
+    """What a sync of activity data with the meters did."""
+
+    months: int
+    created: int
+    updated: int
+    unchanged: int
+    kept_entered: int
+    failed: list[str]
+    recomputed: list[dict[str, Any]]
+
+
+class FactorRef(BaseModel):
+    """A factor used."""
+
+    key: str
+    value: float
+    unit: str
+    source: str
+    clause: str
+    status: str
+
+
+class SeriesPoint(BaseModel):
+    """A reading (15 min) or a bucket (hour, day, month)."""
+
+    ts: str = Field(description="Reading end or bucket start, Asia/Shanghai time")
+    value: float = Field(description="Consumption [meter unit]")
+    raw: float | None = Field(default=None, description="As sent (15 min only)")
+    flags: list[str] | None = None
+    n: int | None = Field(default=None, description="Readings in the bucket")
+    gj: float | None = Field(description="[GJ]")
+    tce: float | None = Field(description="[tce], GB/T 2589 equivalent value")
+
+
+class SeriesOut(BaseModel):
+    """A meter's series."""
+
+    meter_id: int
+    code: str
+    unit: str
+    resolution: str
+    start: dt.date
+    end: dt.date
+    tce_per_unit: float | None = Field(description="[tce per meter unit]")
+    gj_per_tce: float
+    factors: list[FactorRef]
+    note: str | None
+    points: list[SeriesPoint]
+
+
+class MonthlyIn(Strict):
+    """A month's consumption entered by hand."""
+
+    value: NonNegative = Field(description="[meter unit]")
+    note: OptText = ""
+
+
+class MonthlyOut(BaseModel):
+    """A monthly entry."""
+
+    meter_id: int
+    month: str
+    value: float
+    unit: str
+    note: str
+
+
+class ReplacementIn(Strict):
+    """A cumulative meter's device swap."""
+
+    ts: UtcDateTime = Field(description="When the swap happened (with a zone)")
+    old_final: NonNegative = Field(description="Old device's last counter")
+    new_initial: NonNegative = Field(description="New device's first counter")
+    note: OptText = ""
+
+
+class ReplacementOut(BaseModel):
+    """A recorded swap."""
+
+    id: int
+    meter_id: int
+    ts: dt.datetime
+    old_final: float
+    new_initial: float
+    note: str
+
+
+class QuarantineOut(BaseModel):
+    """A quarantined reading."""
+
+    id: int
+    meter_id: int | None
+    org_id: int | None
+    channel: str
+    ref: str
+    reason: str
+    field: str
+    message: str
+    raw: dict[str, Any]
+    job_id: int | None
+    received_at: dt.datetime
+    status: str
+    resolved_at: dt.datetime | None
+
+
+class QuarantinePatch(Strict):
+    """Corrections to a quarantined reading."""
+
+    meter: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    ts: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    value: Annotated[float, Field(strict=True, allow_inf_nan=False)] | None = None
+    unit: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class ReprocessOut(BaseModel):
+    """The outcome of re-processing a quarantined reading."""
+
+    quarantine: QuarantineOut
+    stored: int
+    corrected: int
+    duplicates: int
+
+
+class MeterDayQuality(BaseModel):
+    """One meter's day."""
+
+    meter_id: int
+    code: str
+    unit: str
+    quarantined: int
+    expected: int
+    received: int
+    completeness: float
+    complete: bool
+    missing: int
+    longest_gap_min: float
+    total: float
+    spikes: int
+    counter_events: int
+    corrected: int
+    stale: bool
+    status: str
+
+
+class DailyQualityOut(BaseModel):
+    """GB/T 37947 quality of a day across an organisation's meters."""
+
+    org_id: int
+    date: dt.date
+    meters: int
+    meters_complete: int
+    completeness: float | None
+    threshold: float
+    items: list[MeterDayQuality]
+
+
+class MeterMonthQuality(BaseModel):
+    """One meter's month: Σ daily against the monthly figure."""
+
+    meter_id: int
+    code: str
+    unit: str
+    days_with_data: int
+    daily_total: float
+    monthly: float | None
+    deviation: float | None
+    consistent: bool | None
+
+
+class MonthlyQualityOut(BaseModel):
+    """GB/T 37947 day/month consistency across an organisation's meters."""
+
+    org_id: int
+    month: str
+    threshold: float
+    items: list[MeterMonthQuality]
+
+
+class JobOut(BaseModel):
+    """A background job."""
+
+    id: int
+    kind: str
+    status: str
+    org_id: int | None
+    filename: str | None
+    done: int
+    total: int | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None

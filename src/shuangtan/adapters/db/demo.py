@@ -6,13 +6,15 @@ The demo accounts share one published password and exist for trying the platform
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shuangtan.adapters.db.models import ActivityDatum, Organization
+from shuangtan.adapters.db.models import ActivityDatum, Meter, Organization
 from shuangtan.adapters.db.repositories import SYSTEM, Store, utcnow
 from shuangtan.domain.platform import OrgKind, Role
 from shuangtan.factors import FactorLibrary
@@ -202,3 +204,63 @@ def load_demo(
         park_code=park_org.code,
         users=tuple(created_users),
     )
+
+
+def load_demo_readings(
+    sessions: Callable[[], Session],
+    *,
+    year: int = 2025,
+    months: Sequence[int] | None = None,
+    seed: int = 2026,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Store a year of 15-minute readings of the demo meters (see ``meter_profiles``).
+
+    One transaction per meter-month batch; readings are idempotent, so loading twice
+    stores nothing new. Returns the readings received.
+    """
+    import numpy as np
+
+    from shuangtan.adapters.db.readings import ReadingsWriter
+    from shuangtan.domain.readings import Channel
+    from shuangtan.services.demo_park import build_demo_park
+    from shuangtan.services.meter_profiles import demo_year_readings
+
+    park = build_demo_park(seed=seed)
+    chosen = list(months) if months else list(range(1, 13))
+    with sessions() as session:
+        ids = dict(session.execute(select(Meter.code, Meter.id)).tuples().all())
+    total = len(park.meters) * len(chosen)
+    done = 0
+    received = 0
+    pending: list[Any] = []
+    now = dt.datetime.now(dt.UTC)
+
+    def flush() -> int:
+        if not pending:
+            return 0
+        meter = np.concatenate([np.full(len(s.ts_us), ids[s.meter_code]) for s in pending])
+        stamps = np.concatenate([s.ts_us for s in pending])
+        values = np.concatenate([s.values for s in pending])
+        with sessions() as session:
+            ReadingsWriter(session).ingest_arrays(
+                meter, stamps, values, now=now, channel=Channel.DEMO
+            )
+            session.commit()
+        pending.clear()
+        return len(stamps)
+
+    size = 0
+    for series in demo_year_readings(park, year, seed=seed, months=chosen):
+        pending.append(series)
+        size += len(series.ts_us)
+        done += 1
+        if size >= 60_000:
+            received += flush()
+            size = 0
+            if progress:
+                progress(done, total)
+    received += flush()
+    if progress:
+        progress(done, total)
+    return received

@@ -17,22 +17,25 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
-from sqlalchemy import Engine, text
+from sqlalchemy import Date, DateTime, Engine, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from shuangtan.adapters.db.models import Meter, MeterReplacement, QuarantinedReading
 from shuangtan.domain.readings import Channel, RawReading, Rejected
+from shuangtan.errors import ShuangtanError
+from shuangtan.factors import FactorLibrary
 from shuangtan.services.readings import (
     LOCAL_OFFSET_US,
     Existing,
     MeterInfo,
     Plan,
     Replacement,
+    month_start_us,
     parse_readings,
     plan_batch,
 )
@@ -40,8 +43,12 @@ from shuangtan.services.readings import (
 __all__ = [
     "IngestResult",
     "ReadingsWriter",
+    "SyncResult",
+    "Syncer",
     "meter_info",
+    "month_total",
     "naive_to_us",
+    "sync_activity",
     "us_to_naive",
 ]
 
@@ -227,6 +234,57 @@ class ReadingsWriter:
             result.quarantine_ids = result.quarantine_ids[:QUARANTINE_SHOWN]
         return result
 
+    def ingest_arrays(
+        self,
+        meter_id: np.ndarray,
+        ts_us: np.ndarray,
+        raw: np.ndarray,
+        *,
+        now: dt.datetime,
+        channel: Channel,
+    ) -> IngestResult:
+        """Store readings already checked (the demo loader, the benchmarks): plan and write.
+
+        The values still go through deduplication, counters and rollups; only the per-row
+        checks of :func:`parse_readings` are skipped.
+        """
+        from shuangtan.services.readings import Batch
+
+        order = np.lexsort((ts_us, meter_id))
+        batch = Batch(
+            meter_id[order].astype(np.int64),
+            ts_us[order].astype(np.int64),
+            raw[order].astype(np.float64),
+            [""] * len(meter_id),
+        )
+        result = IngestResult(received=len(batch))
+        if not len(batch):
+            return result
+        ids = sorted(int(m) for m in np.unique(batch.meter_id))
+        meters = self._lock_meters(ids)
+        self._ensure_partitions(batch.ts_us)
+        existing = self._existing(batch.bounds(), meters)
+        replacements = self._replacements([m for m in ids if meters[m].kind == "cumulative"])
+        plan = plan_batch(batch, existing, meters, replacements)
+        self._write(plan, channel, None, now)
+        result.stored, result.corrected, result.duplicates = (
+            plan.inserted,
+            plan.corrected,
+            plan.duplicates,
+        )
+        result.months = {
+            (meters[m].source_id, _local_month(b))  # type: ignore[misc]
+            for m, b in plan.months
+            if meters[m].source_id is not None
+        }
+        self._queue_months(result.months, now)
+        if plan.rejected:
+            self._quarantine(
+                plan.rejected, channel=channel, user_id=None, org_id=None, job_id=None, now=now
+            )
+            result.quarantined = len(plan.rejected)
+        return result
+
     # --- steps -----------------------------------------------------------------------------
 
     def _lock_meters(self, ids: list[int]) -> dict[int, MeterInfo]:
@@ -402,7 +460,7 @@ class ReadingsWriter:
                 text(
                     "INSERT INTO reading_changes (meter_id, ts, old_raw, new_raw, channel, "
                     "changed_at, changed_by) VALUES (:m, :ts, :old, :new, :ch, :at, :by)"
-                ),
+                ).bindparams(bindparam("ts", type_=DateTime()), bindparam("at", type_=DateTime())),
                 [
                     {
                         "m": m,
@@ -437,7 +495,7 @@ class ReadingsWriter:
                     "VALUES (:m, :r, :b, :v, :n) ON CONFLICT (meter_id, resolution, bucket) "
                     "DO UPDATE SET value = meter_rollups.value + excluded.value, "
                     "n = meter_rollups.n + excluded.n"
-                ),
+                ).bindparams(bindparam("b", type_=DateTime())),
                 rollups,
             )
 
@@ -470,7 +528,7 @@ class ReadingsWriter:
                     "INSERT INTO activity_sync_queue (source_id, month, queued_at) "
                     "VALUES (:s, :m, :at) ON CONFLICT (source_id, month) "
                     "DO UPDATE SET queued_at = excluded.queued_at"
-                ),
+                ).bindparams(bindparam("m", type_=Date()), bindparam("at", type_=DateTime())),
                 rows,
             )
 
@@ -581,3 +639,245 @@ def _pgcopy_rows(plan: Plan) -> bytes:
     rows["value"] = plan.value
     rows["flags"] = plan.flags
     return _HEADER + rows.tobytes() + b"\xff\xff"
+
+
+# --- meters → activity data ------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    """What one pass of :func:`sync_activity` did.
+
+    Attributes
+    ----------
+    months : int
+        Source-months taken from the queue.
+    created, updated, unchanged : int
+        Activity data created, corrected, or already equal to the meters.
+    kept_entered : int
+        Months whose activity was entered or imported by hand: kept, not overwritten (the
+        day/month consistency report compares them with the meters).
+    failed : list[str]
+        Source-months whose activity would not compute, with the reason (left in the queue).
+    recomputed : list[dict]
+        Inventories recomputed (organisation, period, version, co2e_t).
+    """
+
+    months: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_entered: int = 0
+    failed: list[str] = field(default_factory=list)
+    recomputed: list[Mapping[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able counts."""
+        return {
+            "months": self.months,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "kept_entered": self.kept_entered,
+            "failed": self.failed,
+            "recomputed": [
+                {k: r[k] for k in ("org_id", "period", "version", "co2e_t")}
+                for r in self.recomputed
+            ],
+        }
+
+
+def month_total(session: Session, source_id: int, month: dt.date, unit: str) -> float | None:
+    """Consumption of a source's meters in a local month, in ``unit``; None without meters.
+
+    Per meter: the month's rollup of readings if there are any, else a monthly entry.
+    """
+    from shuangtan.adapters.db.models import MeterMonthly, MeterRollup
+    from shuangtan.units import convert
+
+    meters = session.scalars(select(Meter).where(Meter.source_id == source_id)).all()
+    if not meters:
+        return None
+    bucket = us_to_naive(month_start_us(month.year, month.month))
+    total = 0.0
+    for meter in meters:
+        rollup = session.get(MeterRollup, (meter.id, "month", bucket))
+        if rollup is not None and rollup.n > 0:
+            amount = rollup.value
+        else:
+            entry = session.scalars(
+                select(MeterMonthly).where(
+                    MeterMonthly.meter_id == meter.id, MeterMonthly.month == month
+                )
+            ).first()
+            amount = entry.value if entry is not None else 0.0
+        total += float(convert(amount, meter.unit, unit))
+    return total
+
+
+def sync_activity(
+    session: Session,
+    library: FactorLibrary,
+    *,
+    limit: int = 1000,
+    user_id: int | None = None,
+) -> SyncResult:
+    """Make the activity data of queued source-months follow their meters; recompute.
+
+    Monthly rollups become activity data (origin ``meter``) of the meters' source. Data
+    entered or imported by hand is never overwritten. The current inventories that cover a
+    changed month, of the source's organisation and its ancestors, are recomputed, so late
+    readings show in the inventories. The caller commits.
+    """
+    from shuangtan.adapters.db.models import ActivityDatum, EmissionSource, SyncQueue
+    from shuangtan.adapters.db.repositories import SYSTEM, Store
+    from shuangtan.services.activity import check_datum, recompute_affected
+    from shuangtan.services.inventories import month_bounds
+
+    stmt = select(SyncQueue).order_by(SyncQueue.queued_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    queued = session.scalars(stmt).all()
+    result = SyncResult(months=len(queued))
+    store = Store(session, SYSTEM)
+    spans: dict[int, list[tuple[dt.date, dt.date]]] = {}
+    for item in queued:
+        source = session.get(EmissionSource, item.source_id)
+        if source is None:
+            session.delete(item)
+            continue
+        start, end = month_bounds(item.month.year, item.month.month)
+        amount = month_total(session, source.id, item.month, source.unit)
+        datum = session.scalars(
+            select(ActivityDatum).where(
+                ActivityDatum.source_id == source.id,
+                ActivityDatum.period_start == start,
+                ActivityDatum.period_end == end,
+            )
+        ).first()
+        if datum is not None and datum.origin != "meter":
+            result.kept_entered += 1
+            session.delete(item)
+            continue
+        if amount is None or (datum is not None and datum.amount == amount):
+            result.unchanged += 1
+            session.delete(item)
+            continue
+        try:
+            check_datum(
+                store.source_row(source),
+                period_start=start,
+                period_end=end,
+                amount=amount,
+                unit=source.unit,
+                library=library,
+            )
+        except ShuangtanError as exc:
+            item.error = exc.message
+            result.failed.append(f"{source.code} {item.month:%Y-%m}: {exc.message}")
+            continue
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        if datum is None:
+            session.add(
+                ActivityDatum(
+                    source_id=source.id,
+                    period_start=start,
+                    period_end=end,
+                    amount=amount,
+                    unit=source.unit,
+                    origin="meter",
+                    note="from meter readings",
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    updated_by=user_id,
+                )
+            )
+            result.created += 1
+        else:
+            datum.amount = amount
+            datum.version += 1
+            datum.updated_at = now
+            datum.updated_by = user_id
+            result.updated += 1
+        session.delete(item)
+        spans.setdefault(source.org_id, []).append((start, end))
+    session.flush()
+    for org_id, org_spans in spans.items():
+        result.recomputed.extend(
+            recompute_affected(
+                store, library, org_id, org_spans, user_id=user_id, reason="meter readings"
+            )
+        )
+    return result
+
+
+class Syncer:
+    """Runs :func:`sync_activity` in the background, at most once per ``delay_s``.
+
+    Ingestion pokes it after each committed batch; the first poke schedules a pass, later
+    ones within the delay ride along. So a stream of batches recomputes inventories every few
+    seconds, not once per batch.
+    """
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        library: FactorLibrary,
+        *,
+        delay_s: float = 5.0,
+        logger: Any = None,
+    ) -> None:
+        import logging
+        import threading
+
+        self.sessions = sessions
+        self.library = library
+        self.delay_s = delay_s
+        self.log = logger or logging.getLogger("shuangtan.sync")
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.passes = 0
+
+    def poke(self) -> None:
+        """Schedule a pass unless one is pending."""
+        import threading
+
+        with self._lock:
+            if self._timer is not None:
+                return
+            self._timer = threading.Timer(self.delay_s, self._run)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def run_now(self) -> SyncResult:
+        """One pass, now, in this thread (until the queue is empty)."""
+        total = SyncResult()
+        while True:
+            with self.sessions() as session:
+                done = sync_activity(session, self.library)
+                session.commit()
+            self.passes += 1
+            for name in ("months", "created", "updated", "unchanged", "kept_entered"):
+                setattr(total, name, getattr(total, name) + getattr(done, name))
+            total.failed.extend(done.failed)
+            total.recomputed.extend(done.recomputed)
+            if done.months - len(done.failed) <= 0:
+                return total
+
+    def _run(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            done = self.run_now()
+            if done.months:
+                self.log.info("activity follows meters: %s", done.summary())
+        except Exception:
+            self.log.exception("activity sync failed; it will be retried on the next poke")
+
+    def close(self) -> None:
+        """Cancel a pending pass."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None

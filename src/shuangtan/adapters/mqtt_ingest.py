@@ -1,0 +1,154 @@
+"""MQTT messages of readings into the database: the ``handle`` of an ingest worker.
+
+One batch of messages is one transaction: every reading of every message is stored,
+counted as a duplicate or quarantined (a payload that cannot be read is quarantined whole,
+with the topic), and only then does the worker acknowledge the messages. A crash before the
+commit leaves the messages unacknowledged; the broker sends them again and the readings,
+being idempotent, count once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shuangtan.adapters.db.models import Organization
+from shuangtan.adapters.db.readings import IngestResult, ReadingsWriter, Syncer
+from shuangtan.adapters.db.repositories import SYSTEM, Store
+from shuangtan.adapters.mqtt import Message, parse_topic
+from shuangtan.domain.readings import Channel, RawReading, Reason, Rejected
+from shuangtan.errors import InputError
+from shuangtan.services.readings import MeterInfo
+
+__all__ = ["MqttIngest", "decode_message"]
+
+#: Most characters of an unreadable payload kept in the quarantine.
+PAYLOAD_KEPT = 2000
+
+
+def decode_message(message: Message) -> tuple[str | None, list[RawReading], Rejected | None]:
+    """The organisation code and readings of a message, or why it cannot be read."""
+    ref = f"{message.topic}#{message.mid}"
+    try:
+        org_code, meter_code = parse_topic(message.topic)
+    except InputError as exc:
+        return None, [], _malformed(message, ref, "topic", exc.message)
+    try:
+        document = orjson.loads(message.payload)
+    except orjson.JSONDecodeError as exc:
+        return org_code, [], _malformed(message, ref, "$", f"the payload is not JSON: {exc}")
+    if not isinstance(document, dict) or not isinstance(document.get("readings"), list):
+        return org_code, [], _malformed(message, ref, "$", 'must be {"readings": [...]}')
+    raws: list[RawReading] = []
+    for i, item in enumerate(document["readings"]):
+        if not isinstance(item, dict):
+            raws.append(RawReading(meter_code or "", None, None, None, f"{ref}[{i}]"))
+            continue
+        meter = meter_code if meter_code is not None else item.get("meter")
+        unit = item.get("unit")
+        raws.append(
+            RawReading(
+                "" if meter is None or isinstance(meter, bool) else str(meter),
+                item.get("ts"),
+                item.get("value"),
+                unit if isinstance(unit, str) else None,
+                f"{ref}[{i}]",
+            )
+        )
+    return org_code, raws, None
+
+
+def _refuse_all(refused: Rejected) -> Callable[[str], MeterInfo | Rejected]:
+    def resolve(_ref: str) -> MeterInfo | Rejected:
+        return refused
+
+    return resolve
+
+
+def _malformed(message: Message, ref: str, fieldname: str, why: str) -> Rejected:
+    text = message.payload[: PAYLOAD_KEPT * 4].decode("utf-8", "replace")[:PAYLOAD_KEPT]
+    return Rejected(
+        ref, Reason.MALFORMED, fieldname, why, {"topic": message.topic, "payload": text}
+    )
+
+
+@dataclass
+class MqttIngest:
+    """The ``handle`` of an :class:`~shuangtan.adapters.mqtt.IngestWorker`.
+
+    Parameters
+    ----------
+    sessions : callable
+        Makes sessions on the platform database.
+    syncer : Syncer, optional
+        Poked after each batch that changed a month of a metered source.
+    """
+
+    sessions: Callable[[], Session]
+    syncer: Syncer | None = None
+    total: IngestResult = field(default_factory=IngestResult)
+    batches: int = 0
+
+    def __call__(self, messages: Sequence[Message]) -> None:
+        """Store one batch of messages in one transaction (raises if it cannot commit)."""
+        now = dt.datetime.now(dt.UTC)
+        by_org: dict[str, list[RawReading]] = {}
+        unreadable: list[tuple[str | None, Rejected]] = []
+        for message in messages:
+            org_code, raws, rejected = decode_message(message)
+            if rejected is not None:
+                unreadable.append((org_code, rejected))
+            elif org_code is not None:
+                by_org.setdefault(org_code, []).extend(raws)
+        batch_result = IngestResult()
+        with self.sessions() as session:
+            store = Store(session, SYSTEM)
+            writer = ReadingsWriter(session)
+            orgs = {
+                org.code: org
+                for org in session.scalars(
+                    select(Organization).where(
+                        Organization.code.in_(list(by_org) + [c for c, _ in unreadable if c])
+                    )
+                )
+            }
+            for org_code, raws in by_org.items():
+                org = orgs.get(org_code)
+                resolve: Callable[[str], MeterInfo | Rejected]
+                if org is None:
+                    refused = Rejected(
+                        "", Reason.UNKNOWN_METER, "meter", f"no organisation {org_code!r} (topic)"
+                    )
+                    resolve = _refuse_all(refused)
+                else:
+                    resolve = store.meter_resolver(within=org)
+                result = writer.ingest(
+                    raws,
+                    resolve=resolve,
+                    now=now,
+                    channel=Channel.MQTT,
+                    org_id=org.id if org is not None else None,
+                )
+                batch_result.add(result)
+            if unreadable:
+                for org_code, rejected in unreadable:
+                    org = orgs.get(org_code) if org_code else None
+                    writer._quarantine(  # the writer's own quarantine path
+                        [rejected],
+                        channel=Channel.MQTT,
+                        user_id=None,
+                        org_id=org.id if org is not None else None,
+                        job_id=None,
+                        now=now,
+                    )
+                batch_result.quarantined += len(unreadable)
+            session.commit()
+        self.total.add(batch_result)
+        self.batches += 1
+        if batch_result.months and self.syncer is not None:
+            self.syncer.poke()
