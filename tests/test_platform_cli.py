@@ -38,6 +38,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> str:
     done = run(url, "demo", "load")
     assert done.returncode == 0, done.stderr
     assert "demo loaded: 77 organizations" in done.stdout
+    # A year of 15-minute readings of the 158 meters (5,536,445), kept beside the imported
+    # monthly activity, which they equal.
+    assert "meter readings: 5,536,445" in done.stdout
+    assert "1267 kept as imported" in done.stdout
     assert "shuangtan-demo" in done.stdout
     assert "regulator" in done.stdout
     return url
@@ -61,7 +65,7 @@ def test_bad_database_url_is_named(tmp_path: Path) -> None:
 def test_db_current_and_downgrade(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert run(url, "db", "upgrade").returncode == 0
-    assert "current: 0001" in run(url, "db", "current").stdout
+    assert "current: 0002" in run(url, "db", "current").stdout
     assert run(url, "db", "downgrade", "base").returncode == 0
     assert "current: (empty)" in run(url, "db", "current").stdout
 
