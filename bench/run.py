@@ -22,7 +22,10 @@ The table goes to standard output and the same figures to ``bench/out/results.js
 A second section, ``api``, benchmarks the HTTP server (``shuangtan serve``): ``POST /api/v1/calc``
 and the park inventory read under concurrent clients. It lives in ``bench/api.py`` and runs in
 its own process after this one; options this script does not know are passed to it.
-``--only calc`` or ``--only api`` runs one section.
+A third section, ``readings``, benchmarks meter-reading ingestion (PostgreSQL writer path, MQTT
+end to end, SQLite) against plain COPY / INSERT floors; it lives in ``bench/readings.py`` and is
+run only when asked for (``--only readings``), since it needs PostgreSQL and Mosquitto.
+``--only calc``, ``--only api`` or ``--only readings`` runs one section.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ OUT = BENCH / "out"
 RESULTS = OUT / "results.json"
 GEN = BENCH / "gen.py"
 API = BENCH / "api.py"
-SECTIONS = ("calc", "api")
+READINGS = BENCH / "readings.py"
+SECTIONS = ("calc", "api", "readings")
 TARGET_RPS = 200_000  # vector engine on the 2-core reference machine
 CHUNK_LINES = 32_768  # as shuangtan.services.batch.CHUNK_LINES
 FULL = (1_000_000, 200_000)  # records for the vector engine and baseline, for the record engine
@@ -368,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.info:
         print(json.dumps(machine_info()))
         return 0
-    sections = args.only or list(SECTIONS)
-    if api_args and "api" not in sections:
+    sections = args.only or ["calc", "api"]
+    if api_args and "api" not in sections and "readings" not in sections:
         parser.error(f"unrecognized arguments: {' '.join(api_args)}")
 
     code = 0
@@ -383,6 +387,13 @@ def main(argv: list[str] | None = None) -> int:
             ["--seed", str(args.seed)] if args.seed is not None else []
         )
         code = max(code, subprocess.run([sys.executable, str(API), *shared, *api_args]).returncode)
+    if "readings" in sections:
+        if "calc" in sections or "api" in sections:
+            print()
+        sys.stdout.flush()
+        shared = ["--quick"] if args.quick else []
+        argv = [sys.executable, str(READINGS), *shared, *api_args]
+        code = max(code, subprocess.run(argv).returncode)
     return code
 
 

@@ -22,7 +22,12 @@ How it is built
 * Known product defects are listed in :data:`KNOWN_DEFECTS`; their cases are left out of the
   matrix and replayed by ``test_known_defect[...]`` under ``xfail(strict=True)``, so the file
   fails once a defect is fixed, and its entry can go. (One more, grants of other sides shown to
-  a user's managers, has its own scenario: ``test_user_with_roles_on_both_sides_managers``.)
+  a user's managers, has its own scenario: ``test_user_with_roles_on_both_sides_managers``; so do
+  two of the quarantine, which need a role taken away or a row moved to another meter, under
+  ``xfail(strict=True)`` at the end of the file.)
+* Readings: the matrix's meters feed no emission source, so no write wakes the background
+  activity sync between two snapshots; an import's case waits for its job to end before the
+  snapshot. Quarantined readings to act on are sent in :meth:`Matrix.setup_readings`.
 
 Users created here get the world's precomputed password hash (argon2 costs ~0.2 s a hash, and
 hashing has nothing to do with authorisation): every password is ``PASSWORD``.
@@ -30,11 +35,15 @@ hashing has nothing to do with authorisation): every password is ``PASSWORD``.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,8 +59,11 @@ from shuangtan.adapters.db.models import (
     Base,
     EmissionSource,
     Inventory,
+    Job,
     Meter,
     Organization,
+    QuarantinedReading,
+    Reading,
     RoleGrant,
     User,
 )
@@ -156,6 +168,8 @@ class Registry:
     inventory: dict[int, int]  # current inventory id -> org id
     user: dict[int, str]
     grants: dict[str, list[tuple[str, int | None]]]  # username -> (role, org id)
+    quarantine: dict[int, tuple[int | None, int | None]]  # quarantined reading -> (org, sender)
+    jobs: dict[int, tuple[int | None, int | None]]  # job id -> (org id, creator id)
 
     @classmethod
     def load(cls, db: Database) -> Registry:
@@ -172,6 +186,20 @@ class Registry:
                 ),
                 user=dict(s.execute(select(User.id, User.username)).all()),
                 grants={},
+                quarantine={
+                    q: (org, sender)
+                    for q, org, sender in s.execute(
+                        select(
+                            QuarantinedReading.id,
+                            QuarantinedReading.org_id,
+                            QuarantinedReading.submitted_by,
+                        )
+                    )
+                },
+                jobs={
+                    j: (org, by)
+                    for j, org, by in s.execute(select(Job.id, Job.org_id, Job.created_by))
+                },
             )
             for user_id, role, org_id in s.execute(
                 select(RoleGrant.user_id, RoleGrant.role, RoleGrant.org_id)
@@ -248,6 +276,32 @@ class Oracle:
         if not self.sees(c, org):
             return 404
         return 403 if c.read_only or not self.may(c, MANAGE_USERS, org) else ok
+
+    def sends(self, c: Caller, user_id: int | None) -> bool:
+        """``user_id`` is the caller (who sent a reading, started a job)."""
+        return user_id is not None and self.reg.user.get(user_id) == c.username
+
+    def sees_quarantined(self, c: Caller, qid: int) -> bool:
+        """A quarantined reading: readers of its organisation see it, and so does its sender."""
+        org, sender = self.reg.quarantine[qid]
+        return c.admin or self.sends(c, sender) or (org is not None and self.sees(c, org))
+
+    def fix_quarantined(self, c: Caller, qid: int, ok: int = 200) -> int:
+        """Correcting, re-processing or discarding a quarantined reading: write activity data
+        on its organisation; a reading without one (its meter unknown) is its sender's."""
+        org, _ = self.reg.quarantine[qid]
+        if not self.sees_quarantined(c, qid):
+            return 404
+        if c.read_only:
+            return 403
+        if org is None:
+            return ok
+        return ok if self.may(c, ACTIVITY, org) else 403
+
+    def sees_job(self, c: Caller, job_id: int) -> bool:
+        """A job: readers of its organisation see it, and so does whoever started it."""
+        org, creator = self.reg.jobs[job_id]
+        return self.sends(c, creator) or (org is not None and self.sees(c, org))
 
     def ancestors(self, c: Caller) -> Iterator[int]:
         """Organisations above the caller's grant."""
@@ -364,10 +418,20 @@ class Case:
     #: after a success: checks of the answer, returning problems
     verify: Callable[[httpx.Response], Iterable[str]] | None = None
     subject: str | None = None  # the user a /users/{user_id} request is about
+    #: a body other than JSON: raw bytes (``content``) or a multipart form (``files``, ``data``)
+    content: bytes | None = None
+    files: dict[str, Any] | None = None
+    data: dict[str, str] | None = None
+    #: waits for the background work a successful write started (before the snapshot)
+    settle: Callable[[httpx.Response], None] | None = None
 
     @property
     def method(self) -> str:
         return self.endpoint.split()[0]
+
+    def body(self) -> dict[str, Any]:
+        """The request's body, as keyword arguments of ``TestClient.request``."""
+        return {"json": self.json, "content": self.content, "files": self.files, "data": self.data}
 
 
 class Matrix:
@@ -403,6 +467,7 @@ class Matrix:
             self.tmp[f"{side.key}.grant"] = grant["id"]
         user = self.as_admin("POST", "/users", user_body("xp-admin", [("platform_admin", None)]))
         self.tmp["P.user"], self.tmp["P.grant"] = user["id"], user["grants"][0]["id"]
+        self.setup_readings()
         with Session(self.db.engine) as s:
             accounts = repositories.Accounts(s)
             for c in callers:
@@ -419,11 +484,75 @@ class Matrix:
         self.reg = Registry.load(self.db)
         self.oracle = Oracle(self.reg)
 
-    def as_admin(self, method: str, path: str, body: Any = None) -> Any:
-        auth = self.world.auth("admin")
-        response = self.client.request(method, API + path, json=body, headers=auth)
+    def setup_readings(self) -> None:
+        """Per writable side: an interval and a cumulative meter without a source (readings of
+        metered sources would wake the background activity sync and change tables between
+        snapshots), quarantined readings of the side's data writer to correct, re-process and
+        discard (those to re-process already corrected), and a finished import job; plus
+        readings the viewer sent for A1's meter, quarantined as an unknown meter, so only the
+        viewer and platform admins see them."""
+        for side in WRITE_SIDES:
+            fac = self.facility(side)
+            for name, kind in (("rmeter", "interval"), ("cmeter", "cumulative")):
+                body = {**meter_body(fac, f"{side.tag}-{name}", None), "kind": kind}
+                self.tmp[f"{side.key}.{name}"] = self.as_admin("POST", "/meters", body)["id"]
+        slots = itertools.count(1)
+        for key, sender, meter, zone in (
+            ("A", "dataentry", self.tmp["A.rmeter"], False),
+            ("C", "foreign", self.tmp["C.rmeter"], False),
+            ("V", "viewer", self.tmp["A.rmeter"], True),
+        ):
+            readings = [
+                {"meter": meter, "ts": slot(next(slots), zone=zone), "value": 1.5}
+                for _ in QUARANTINE_USES
+            ]
+            body = self.as_user(sender, "POST", "/readings", json={"readings": readings})
+            assert body["quarantined"] == len(readings), body
+            for use, row in zip(QUARANTINE_USES, body["quarantine"], strict=True):
+                self.tmp[f"{key}.q.{use}"] = row["id"]
+            if not zone:  # corrected, so that re-processing stores it
+                qid = self.tmp[f"{key}.q.reprocess"]
+                ts = readings[QUARANTINE_USES.index("reprocess")]["ts"]
+                self.as_admin("PATCH", f"/quarantine/{qid}", {"ts": f"{ts}+08:00"})
+        for side in WRITE_SIDES:
+            meter, ent = self.tmp[f"{side.key}.rmeter"], self.org(side.enterprise)
+            job = self.as_user("admin", "POST", "/imports", **import_form(ent, meter, next(slots)))
+            self.tmp[f"{side.key}.job"] = job["id"]
+            assert self.finish_job(job["id"])["status"] == "done"
+
+    def as_user(self, username: str, method: str, path: str, **kw: Any) -> Any:
+        auth = self.world.auth(username)
+        response = self.client.request(method, API + path, headers=auth, **kw)
         assert response.is_success, f"setup {method} {path}: {response.status_code} {response.text}"
         return response.json() if response.content else None
+
+    def as_admin(self, method: str, path: str, body: Any = None) -> Any:
+        return self.as_user("admin", method, path, json=body)
+
+    def finish_job(self, job_id: int) -> Any:
+        """Wait for a job to end (it runs on the app's worker thread); its last state."""
+        deadline = time.monotonic() + 30
+        while True:
+            r = self.client.get(API + f"/jobs/{job_id}", headers=self.world.auth("admin"))
+            assert r.status_code == 200, r.text
+            if r.json()["status"] in ("done", "failed") or time.monotonic() > deadline:
+                return r.json()
+            time.sleep(0.02)
+
+    def settle_import(self, response: httpx.Response) -> None:
+        if response.status_code == 202:
+            self.finish_job(response.json()["id"])
+
+    def stored(self, meter: int, n: int) -> bool:
+        """Whether the reading of ``meter`` at :func:`slot` ``n`` is stored."""
+        ts = (READINGS_START + dt.timedelta(minutes=15 * n)).astimezone(dt.UTC)
+        with Session(self.db.engine) as s:
+            count = s.scalar(
+                select(func.count())
+                .select_from(Reading)
+                .where(Reading.meter_id == meter, Reading.ts == ts.replace(tzinfo=None))
+            )
+        return bool(count)
 
     # ids
 
@@ -519,6 +648,25 @@ def user_body(username: str, grants: list[tuple[str, int | None]]) -> dict[str, 
         "password": PASSWORD,
         "grants": [{"role": r, "org_id": o} for r, o in grants],
     }
+
+
+#: Where the readings of the matrix start (Asia/Shanghai; in the past of the server clock).
+READINGS_START = dt.datetime(2025, 5, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+#: What the quarantined readings of each side are there for.
+QUARANTINE_USES = ("patch", "reprocess", "discard")
+
+
+def slot(n: int, *, zone: bool = True) -> str:
+    """End of the ``n``-th 15-minute interval after :data:`READINGS_START`, as a meter sends it
+    (without its zone: a reading the checks quarantine)."""
+    ts = (READINGS_START + dt.timedelta(minutes=15 * n)).isoformat()
+    return ts if zone else ts.removesuffix("+08:00")
+
+
+def import_form(org_id: int, meter: int, n: int) -> dict[str, Any]:
+    """``POST /imports`` of a one-reading CSV file into ``org_id``."""
+    csv = f"meter,ts,value\n{meter},{slot(n)},{n}\n".encode()
+    return {"files": {"file": ("readings.csv", csv, "text/csv")}, "data": {"org_id": str(org_id)}}
 
 
 def new_id(body: Any) -> int:
@@ -1398,6 +1546,328 @@ def _remove_grant(m: Matrix, c: Caller) -> list[Case]:
     return cases
 
 
+# readings: sending, series, monthly entries, meter swaps, quarantine, quality, imports, jobs
+
+
+@endpoint("POST /readings")
+def _post_readings(m: Matrix, c: Caller) -> list[Case]:
+    """A batch names its meters in the body: a read-only token is refused whole (403, whatever
+    the meters); otherwise a reading of a meter the caller may not write to is quarantined as an
+    unknown meter (not stored, its existence not revealed), and the others are stored."""
+    uid = m.world.user[c.username]
+    cases = []
+    for side, media in ((SIDE["A"], "json"), (SIDE["C"], "json"), (SIDE["A"], "csv")):
+        meter, fac, n = m.tmp[f"{side.key}.rmeter"], m.facility(side), next(m.seq)
+        allowed = m.oracle.may(c, ACTIVITY, fac)
+
+        def outcome(
+            r: httpx.Response, meter: int = meter, n: int = n, ok: bool = allowed
+        ) -> list[str]:
+            body, problems = r.json(), []
+            if (body["stored"], body["quarantined"]) != ((1, 0) if ok else (0, 1)):
+                problems.append(f"answered {body}")
+            elif not ok and body["quarantine"][0]["reason"] != "unknown_meter":
+                problems.append(f"quarantined as {body['quarantine'][0]}")
+            if m.stored(meter, n) != ok:
+                problems.append(f"the reading is {'not ' if ok else ''}stored")
+            return problems
+
+        if allowed:
+            effect = Effect("readings", meter)
+        else:  # quarantine: id|meter_id|org_id|submitted_by|channel|ref|reason|…
+            effect = Effect("quarantine", None, (f"|∅|∅|{uid}|http|", "|unknown_meter|"))
+        case = m.case(
+            c,
+            "POST /readings",
+            "/readings",
+            f"{media} reading of {side.tag}-rmeter (on {side.facility})",
+            403 if c.read_only else 200,
+            effect=effect,
+            verify=outcome,
+            own=m.oracle.sees(c, fac),
+        )
+        if media == "json":
+            case.json = {"readings": [{"meter": meter, "ts": slot(n), "value": float(n)}]}
+        else:
+            case.content = f"meter,ts,value\n{meter},{slot(n)},{n}\n".encode()
+            case.headers = {**case.headers, "Content-Type": "text/csv"}
+        cases.append(case)
+    return cases
+
+
+@endpoint("POST /readings/sync")
+def _sync_activity(m: Matrix, c: Caller) -> list[Case]:
+    # Platform admins only; nothing is queued (the matrix's meters feed no source): no change.
+    allowed = c.admin and not c.read_only
+    return [
+        m.case(c, "POST /readings/sync", "/readings/sync", "activity sync", 200 if allowed else 403)
+    ]
+
+
+@endpoint("GET /meters/{meter_id}/series")
+def _series(m: Matrix, c: Caller) -> list[Case]:
+    key, period = "GET /meters/{meter_id}/series", "start=2025-05-01&end=2025-05-03"
+    cases = [
+        m.scoped(
+            c,
+            key,
+            f"/meters/{m.meter(s)}/series?{period}&resolution={resolution}",
+            f"{s.source}-M by {resolution}",
+            READ,
+            m.facility(s),
+        )
+        for s, resolution in zip(SIDES, ("day", "hour", "month"), strict=True)
+    ]
+    cases += [
+        m.scoped(
+            c,
+            key,
+            f"/meters/{m.tmp[f'{s.key}.rmeter']}/series?{period}&resolution=15min",
+            f"{s.tag}-rmeter by 15min",
+            READ,
+            m.facility(s),
+        )
+        for s in WRITE_SIDES
+    ]
+    return cases
+
+
+@endpoint("GET /meters/{meter_id}/monthly")
+def _list_monthly(m: Matrix, c: Caller) -> list[Case]:
+    key = "GET /meters/{meter_id}/monthly"
+    return [
+        m.scoped(c, key, f"/meters/{m.meter(s)}/monthly", f"{s.source}-M", READ, m.facility(s))
+        for s in SIDES
+    ]
+
+
+@endpoint("PUT /meters/{meter_id}/monthly/{month}")
+def _put_monthly(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        meter, note = m.tmp[f"{side.key}.rmeter"], m.unique(c)
+        cases.append(
+            m.scoped(
+                c,
+                "PUT /meters/{meter_id}/monthly/{month}",
+                f"/meters/{meter}/monthly/2025-03",
+                f"{side.tag}-rmeter 2025-03",
+                ACTIVITY,
+                m.facility(side),
+                json={"value": 100.0 + next(m.seq), "note": note},
+                # meter_monthly: id|meter_id|month|value|note|…
+                effect=Effect("meter_monthly", None, (f"|{meter}|2025-03-01|", f"|{note}|")),
+            )
+        )
+    return cases
+
+
+@endpoint("POST /meters/{meter_id}/replacements")
+def _add_replacement(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        meter, note = m.tmp[f"{side.key}.cmeter"], m.unique(c)
+        cases.append(
+            m.scoped(
+                c,
+                "POST /meters/{meter_id}/replacements",
+                f"/meters/{meter}/replacements",
+                f"{side.tag}-cmeter (cumulative, on {side.facility})",
+                CONFIGURATION,
+                m.facility(side),
+                json={
+                    "ts": slot(next(m.seq)),
+                    "old_final": 1000.0,
+                    "new_initial": 0.0,
+                    "note": note,
+                },
+                # meter_replacements: id|meter_id|ts|old_final|new_initial|note|…
+                effect=Effect("meter_replacements", new_id, (f"|{meter}|", f"|{note}|")),
+            )
+        )
+    return cases
+
+
+@endpoint("GET /quarantine")
+def _list_quarantine(m: Matrix, c: Caller) -> list[Case]:
+    o, reg, key = m.oracle, m.reg, "GET /quarantine"
+    visible = {q for q in reg.quarantine if o.sees_quarantined(c, q)}
+    cases = [m.case(c, key, "/quarantine?limit=1000", "all open", 200, items=visible)]
+    for side in WRITE_SIDES:
+        fac, meter = m.facility(side), m.tmp[f"{side.key}.rmeter"]
+        own = o.sees(c, fac)
+        cases += [
+            m.case(
+                c,
+                key,
+                f"/quarantine?limit=1000&org_id={fac}",
+                f"org_id={side.facility}",
+                200,
+                items={q for q in visible if reg.quarantine[q][0] == fac},
+                own=own,
+            ),
+            m.case(
+                c,
+                key,
+                f"/quarantine?limit=1000&meter_id={meter}&status=open",
+                f"meter_id={side.tag}-rmeter",
+                200,
+                items={q for q in visible if reg.quarantine[q][0] == fac},
+                own=own,
+            ),
+        ]
+    return cases
+
+
+#: Quarantined readings of the setup: the side's data writer's, and the viewer's own.
+QUARANTINED = {
+    "A": "dataentry's, on A1-F1",
+    "C": "foreign's, on C1-F1",
+    "V": "viewer's, meter unknown to it",
+}
+
+
+def _quarantine_write(
+    m: Matrix,
+    c: Caller,
+    key: str,
+    use: str,
+    suffix: str,
+    effect: Callable[[int], Effect | None],
+    **kw: Any,
+) -> list[Case]:
+    cases = []
+    for who, label in QUARANTINED.items():
+        qid = m.tmp[f"{who}.q.{use}"]
+        cases.append(
+            m.case(
+                c,
+                key,
+                f"/quarantine/{qid}{suffix}",
+                label,
+                m.oracle.fix_quarantined(c, qid),
+                effect=effect(qid),
+                own=m.oracle.sees_quarantined(c, qid),
+                **kw,
+            )
+        )
+    return cases
+
+
+@endpoint("PATCH /quarantine/{qid}")
+def _correct_quarantined(m: Matrix, c: Caller) -> list[Case]:
+    value = 1000.5 + next(m.seq)
+    # quarantine: …|raw|… (JSON text holding the corrected value)
+    return _quarantine_write(
+        m,
+        c,
+        "PATCH /quarantine/{qid}",
+        "patch",
+        "",
+        lambda qid: Effect("quarantine", qid, (str(value),)),
+        json={"value": value},
+    )
+
+
+@endpoint("POST /quarantine/{qid}/reprocess")
+def _reprocess(m: Matrix, c: Caller) -> list[Case]:
+    def effect(qid: int) -> Effect | None:
+        if qid == m.tmp["V.q.reprocess"] and not c.admin:
+            return None  # still an unknown meter to the viewer: stays open, unchanged
+        return Effect("quarantine", qid, ("|reprocessed|",))
+
+    return _quarantine_write(
+        m, c, "POST /quarantine/{qid}/reprocess", "reprocess", "/reprocess", effect
+    )
+
+
+@endpoint("POST /quarantine/{qid}/discard")
+def _discard(m: Matrix, c: Caller) -> list[Case]:
+    return _quarantine_write(
+        m,
+        c,
+        "POST /quarantine/{qid}/discard",
+        "discard",
+        "/discard",
+        lambda qid: Effect("quarantine", qid, ("|discarded|",)),
+    )
+
+
+@endpoint("GET /quality/daily")
+def _daily_quality(m: Matrix, c: Caller) -> list[Case]:
+    return [
+        m.scoped(
+            c,
+            "GET /quality/daily",
+            f"/quality/daily?org_id={m.org(o)}&date=2025-05-01",
+            o,
+            READ,
+            m.org(o),
+        )
+        for o in ORG_READ_SAMPLE
+    ]
+
+
+@endpoint("GET /quality/monthly")
+def _monthly_quality(m: Matrix, c: Caller) -> list[Case]:
+    return [
+        m.scoped(
+            c,
+            "GET /quality/monthly",
+            f"/quality/monthly?org_id={m.org(o)}&month=2025-05",
+            o,
+            READ,
+            m.org(o),
+        )
+        for o in ORG_READ_SAMPLE
+    ]
+
+
+@endpoint("POST /imports")
+def _import(m: Matrix, c: Caller) -> list[Case]:
+    uid = m.world.user[c.username]
+    cases = []
+    for side in WRITE_SIDES:
+        ent, meter, n = m.org(side.enterprise), m.tmp[f"{side.key}.rmeter"], next(m.seq)
+
+        def imported(r: httpx.Response, meter: int = meter, n: int = n) -> list[str]:
+            job = m.finish_job(r.json()["id"])
+            if job["status"] != "done" or job["result"]["stored"] != 1:
+                return [f"the job ended {job}"]
+            return [] if m.stored(meter, n) else ["the reading is not stored"]
+
+        case = m.scoped(
+            c,
+            "POST /imports",
+            "/imports",
+            f"a CSV file into {side.enterprise}",
+            ACTIVITY,
+            ent,
+            ok=202,
+            # jobs: id|kind|status|org_id|created_by|…
+            effect=Effect("jobs", new_id, (f"|readings_import|done|{ent}|{uid}|",)),
+            settle=m.settle_import,
+            verify=imported,
+        )
+        form = import_form(ent, meter, n)
+        case.files, case.data = form["files"], form["data"]
+        cases.append(case)
+    return cases
+
+
+@endpoint("GET /jobs/{job_id}")
+def _get_job(m: Matrix, c: Caller) -> list[Case]:
+    cases = []
+    for side in WRITE_SIDES:
+        job = m.tmp[f"{side.key}.job"]
+        sees = m.oracle.sees_job(c, job)
+        label = f"admin's import into {side.enterprise}"
+        cases.append(
+            m.case(c, "GET /jobs/{job_id}", f"/jobs/{job}", label, 200 if sees else 404, own=sees)
+        )
+    return cases
+
+
 # --- running cases ----------------------------------------------------------------------------
 
 #: Columns left out of snapshots: those that change on reads (token use, logins), and the frozen
@@ -1460,8 +1930,10 @@ def changed(before: list[str], after: list[str]) -> str:
 
 def send(m: Matrix, case: Case) -> httpx.Response:
     url = case.url if case.url == "/health" else API + case.url
-    response = m.client.request(case.method, url, json=case.json, headers=case.headers)
+    response = m.client.request(case.method, url, headers=case.headers, **case.body())
     m.client.cookies.clear()  # a session cookie must never authenticate a later request
+    if response.is_success and case.settle is not None:
+        case.settle(response)
     return response
 
 
@@ -1556,7 +2028,14 @@ class Defect:
     applies: Callable[[Caller, Case], bool]
 
 
-KNOWN_DEFECTS: dict[str, Defect] = {}
+KNOWN_DEFECTS: dict[str, Defect] = {
+    "read-only token runs the activity sync": Defect(
+        "POST /readings/sync (readings_api.sync_now) checks is_platform_admin but not the "
+        "token's write scope: a platform admin's read token runs sync_activity, which dequeues "
+        "months, writes activity data and recomputes inventories",
+        lambda c, case: case.endpoint == "POST /readings/sync" and c.admin and c.read_only,
+    ),
+}
 
 
 def defect_of(c: Caller, case: Case) -> str | None:
@@ -1578,6 +2057,8 @@ READ_ONLY_READS = (
     "GET /users",
     "GET /users/{user_id}",
     "GET /auth/me",
+    "GET /quarantine",
+    "GET /jobs/{job_id}",
 )
 ALL_CALLERS = [Caller(u, ro) for u in USERS for ro in (False, True)]
 
@@ -1586,6 +2067,13 @@ ALL_CALLERS = [Caller(u, ro) for u in USERS for ro in (False, True)]
 def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Users created here get the world's precomputed argon2 hash (of ``PASSWORD``)."""
     monkeypatch.setattr(repositories, "hash_password", lambda _password: _password_hash())
+
+
+@pytest.fixture(autouse=True)
+def _uploads_in_tmp(client: TestClient, tmp_path: Path) -> None:
+    """Uploaded files go to the test's directory, not to ``var/uploads`` of the working one."""
+    state = client.app.state.shuangtan  # type: ignore[attr-defined]
+    state.settings = dataclasses.replace(state.settings, upload_dir=tmp_path / "uploads")
 
 
 def first_of_each(cases: Iterable[Case]) -> list[Case]:
@@ -1665,6 +2153,7 @@ def test_every_route_is_in_the_matrix(client: TestClient, world: World, db: Data
         "DELETE /auth/session",
         "GET /organizations/tree",  # one answer: its contents are checked
         "GET /users",  # idem
+        "POST /readings/sync",  # platform admins only, on nothing in particular
     }
     problems = []
     for c in (Caller("orgadmin"), Caller("foreign")):
@@ -1694,7 +2183,7 @@ def test_unauthenticated_and_login(client: TestClient, world: World, db: Databas
             ("no credentials", {}),
             ("a bad token", {"Authorization": "Bearer x"}),
         ):
-            r = client.request(case.method, API + case.url, json=case.json, headers=headers)
+            r = client.request(case.method, API + case.url, headers=headers, **case.body())
             if r.status_code != 401 or r.json().get("code") != "unauthenticated":
                 failures.append(f"{key} with {label}: {r.status_code} {r.text[:200]}")
             elif r.headers.get("www-authenticate") != "Bearer":
@@ -1841,3 +2330,71 @@ def test_user_with_roles_on_both_sides_managers(
     """The managers of either side (park, orgadmin; foreign) see only their side's grants."""
     problems = dual_user_problems(client, world, db, ["park", "orgadmin", "foreign"])
     assert not problems, "\n".join(problems)
+
+
+# --- quarantine scenarios the matrix cannot stage (known defects, xfail until fixed) ---------
+
+
+def _quarantine_one(client: TestClient, world: World, username: str, meter: int) -> int:
+    """A reading of ``meter`` without a time zone, sent by ``username``: its quarantine id."""
+    reading = {"meter": meter, "ts": "2025-05-01T00:15:00", "value": 1.0}
+    r = client.post(API + "/readings", json={"readings": [reading]}, headers=world.auth(username))
+    assert r.status_code == 200 and r.json()["quarantined"] == 1, r.text
+    return int(r.json()["quarantine"][0]["id"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="readings_api._get_quarantined lets the sender of a row write it (`mine and "
+    "scope_allows`) even when the row has an organisation on which the sender no longer may "
+    "write activity data",
+)
+def test_quarantine_writes_follow_the_senders_current_roles(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """dataentry's reading quarantined on A1-F1; dataentry becomes a viewer of A1: it still sees
+    the row (readers of A1 do), but correcting, re-processing and discarding it are refused (403)
+    and change nothing."""
+    qid = _quarantine_one(client, world, "dataentry", world.meter["A1-S-EL"])
+    admin, uid = world.auth("admin"), world.user["dataentry"]
+    user = client.get(API + f"/users/{uid}", headers=admin).json()
+    body = {"role": "viewer", "org_id": world.org["A1"]}
+    assert client.post(API + f"/users/{uid}/grants", json=body, headers=admin).status_code == 201
+    for grant in user["grants"]:
+        r = client.delete(API + f"/users/{uid}/grants/{grant['id']}", headers=admin)
+        assert r.status_code == 204, r.text
+    entry = world.auth("dataentry")
+    listed = client.get(API + "/quarantine", headers=entry).json()["items"]
+    assert [q["id"] for q in listed] == [qid]
+    before = snap(db)
+    statuses = [
+        client.patch(API + f"/quarantine/{qid}", json={"value": 2.0}, headers=entry).status_code,
+        client.post(API + f"/quarantine/{qid}/reprocess", headers=entry).status_code,
+        client.post(API + f"/quarantine/{qid}/discard", headers=entry).status_code,
+    ]
+    assert statuses == [403, 403, 403]
+    assert snap(db) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="readings_api.reprocess moves a row to the meter its corrected reading names "
+    "(meter_id) but keeps the old org_id, so the readers of the old organisation see a row "
+    "about another organisation's meter, and those of the meter's do not",
+)
+def test_a_reprocessed_row_goes_with_its_meter(
+    client: TestClient, world: World, db: Database
+) -> None:
+    """The park corrects a reading quarantined on A1-F1 to name B1's meter; re-processed (still
+    without a time zone) the row is B1-F1's: A1's viewer no longer sees it."""
+    park, b1_meter = world.auth("park"), world.meter["B1-S-COAL"]
+    qid = _quarantine_one(client, world, "park", world.meter["A1-S-EL"])
+    r = client.patch(API + f"/quarantine/{qid}", json={"meter": str(b1_meter)}, headers=park)
+    assert r.status_code == 200, r.text
+    r = client.post(API + f"/quarantine/{qid}/reprocess", headers=park)
+    assert r.status_code == 200, r.text
+    row = r.json()["quarantine"]
+    assert (row["status"], row["meter_id"]) == ("open", b1_meter)
+    assert row["org_id"] == world.org["B1-F1"]
+    seen = client.get(API + "/quarantine", headers=world.auth("viewer")).json()["items"]
+    assert qid not in {q["id"] for q in seen}
