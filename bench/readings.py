@@ -82,10 +82,9 @@ def rows(total: int, start: int = 0, stop: int | None = None) -> Any:
     n_meters = INTERVAL_METERS + CUMULATIVE_METERS
     for k in range(start, min(stop if stop is not None else total, total)):
         step, m = divmod(k, n_meters)
-        if m < INTERVAL_METERS:
-            value = 1.0 + ((step * 7 + m) % 100) / 100
-        else:
-            value = 1000.0 + step * 1.5 + m
+        # Interval meters vary per step; cumulative ones count up steadily.
+        interval = 1.0 + ((step * 7 + m) % 100) / 100
+        value = interval if m < INTERVAL_METERS else 1000.0 + step * 1.5 + m
         yield m, step, value
 
 
