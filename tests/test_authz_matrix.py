@@ -2029,12 +2029,6 @@ class Defect:
 
 
 KNOWN_DEFECTS: dict[str, Defect] = {
-    "read-only token runs the activity sync": Defect(
-        "POST /readings/sync (readings_api.sync_now) checks is_platform_admin but not the "
-        "token's write scope: a platform admin's read token runs sync_activity, which dequeues "
-        "months, writes activity data and recomputes inventories",
-        lambda c, case: case.endpoint == "POST /readings/sync" and c.admin and c.read_only,
-    ),
 }
 
 
@@ -2332,7 +2326,7 @@ def test_user_with_roles_on_both_sides_managers(
     assert not problems, "\n".join(problems)
 
 
-# --- quarantine scenarios the matrix cannot stage (known defects, xfail until fixed) ---------
+# --- quarantine scenarios the matrix cannot stage ---------------------------------------------
 
 
 def _quarantine_one(client: TestClient, world: World, username: str, meter: int) -> int:
@@ -2343,12 +2337,6 @@ def _quarantine_one(client: TestClient, world: World, username: str, meter: int)
     return int(r.json()["quarantine"][0]["id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readings_api._get_quarantined lets the sender of a row write it (`mine and "
-    "scope_allows`) even when the row has an organisation on which the sender no longer may "
-    "write activity data",
-)
 def test_quarantine_writes_follow_the_senders_current_roles(
     client: TestClient, world: World, db: Database
 ) -> None:
@@ -2376,12 +2364,6 @@ def test_quarantine_writes_follow_the_senders_current_roles(
     assert snap(db) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readings_api.reprocess moves a row to the meter its corrected reading names "
-    "(meter_id) but keeps the old org_id, so the readers of the old organisation see a row "
-    "about another organisation's meter, and those of the meter's do not",
-)
 def test_a_reprocessed_row_goes_with_its_meter(
     client: TestClient, world: World, db: Database
 ) -> None:

@@ -624,8 +624,14 @@ def plan_batch(
     duplicate &= alive
     corrected &= alive
     prior_value = np.where(was_stored, old_value, 0.0)
-    changed = alive & (
-        (is_new & ~duplicate) | (~is_new & ((value != old_value) | (flags != old_flags)))
+    # The stored reading just before a meter's batch is context only (its own interval
+    # depends on a reading not loaded): never re-planned.
+    first_of_meter = np.r_[True, meter_id[1:] != meter_id[:-1]]
+    context = first_of_meter & ~is_new & (ts_us < _batch_start(meter_id, batch))
+    changed = (
+        alive
+        & ~context
+        & ((is_new & ~duplicate) | (~is_new & ((value != old_value) | (flags != old_flags))))
     )
     inserted = alive & is_new & ~was_stored
     rows = np.flatnonzero(changed)
@@ -660,6 +666,12 @@ def plan_batch(
         months_m, months_b, _, _ = plan.rollups[Resolution.MONTH]
         plan.months = [(int(m), int(b)) for m, b in zip(months_m, months_b, strict=True)]
     return plan
+
+
+def _batch_start(meter_id: I64, batch: Batch) -> I64:
+    """Each row's meter's first timestamp in the batch. [µs UTC]"""
+    starts = {m: lo for m, lo, _hi in batch.bounds()}
+    return np.asarray([starts.get(int(m), np.iinfo(np.int64).max) for m in meter_id], np.int64)
 
 
 def _interval_values(

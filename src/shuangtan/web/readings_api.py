@@ -129,8 +129,11 @@ def _decode_csv(body: bytes) -> list[RawReading]:
         ) from None
     if "\x00" in content:
         raise InputError("the CSV holds NUL characters", field="body")
-    reader = csv.reader(io.StringIO(content))
-    header = [h.strip().lower() for h in next(reader, [])]
+    reader = csv.reader(io.StringIO(content, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise InputError(f"the CSV header cannot be read: {exc}", field="header") from None
     if not {"meter", "ts", "value"} <= set(header):
         raise InputError(
             f"the header must name the columns meter,ts,value (got {','.join(header)[:80]!r})",
@@ -140,7 +143,13 @@ def _decode_csv(body: bytes) -> list[RawReading]:
         name: header.index(name) for name in ("meter", "ts", "value", "unit") if name in header
     }
     out: list[RawReading] = []
-    for line_no, row in enumerate(reader, start=2):
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputError(
+            f"the CSV cannot be read at line {reader.line_num}: {exc}", field="body"
+        ) from None
+    for line_no, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
@@ -235,6 +244,8 @@ def sync_now(store: ScopedStore, state: State) -> dict[str, Any]:
     """
     if not store.principal.is_platform_admin:
         raise PermissionDeniedError("only platform administrators may run the sync", field=None)
+    if not store.principal.scope_allows(Action.RECOMPUTE):
+        raise PermissionDeniedError("this token's scopes do not allow writing", field=None)
     return sync_activity(store.session, state.library).summary()
 
 
@@ -535,9 +546,8 @@ def _get_quarantined(store: Store, qid: int, action: Action) -> QuarantinedReadi
     if org is not None:
         if not (mine or store.principal.allows(Action.READ, org.path)):
             raise NotFoundError(f"quarantined reading {qid} not found", field="id")
-        if not store.principal.allows(action, org.path) and not (
-            mine and store.principal.scope_allows(action)
-        ):
+        # The sender's own rows follow the sender's current roles like any other.
+        if not store.principal.allows(action, org.path):
             raise PermissionDeniedError(f"your roles on {org.code} do not allow this", field=None)
     elif not (mine or store.principal.is_platform_admin):
         raise NotFoundError(f"quarantined reading {qid} not found", field="id")
@@ -625,6 +635,7 @@ def reprocess(qid: PathId, store: ScopedStore, state: State) -> dict[str, Any]:
         assert fresh is not None
         row.reason, row.field, row.message = fresh.reason, fresh.field, fresh.message
         row.meter_id = fresh.meter_id or row.meter_id
+        row.org_id = fresh.org_id if fresh.org_id is not None else row.org_id
         store.session.delete(fresh)
     else:
         row.status = "reprocessed"
