@@ -2028,8 +2028,7 @@ class Defect:
     applies: Callable[[Caller, Case], bool]
 
 
-KNOWN_DEFECTS: dict[str, Defect] = {
-}
+KNOWN_DEFECTS: dict[str, Defect] = {}
 
 
 def defect_of(c: Caller, case: Case) -> str | None:
