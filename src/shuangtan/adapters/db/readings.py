@@ -328,14 +328,16 @@ class ReadingsWriter:
             for row in rows
         }
 
-    _partitions: set[str] = set()  # noqa: RUF012 (per process: partitions never disappear)
+    #: ``(database, partition)`` known to exist, per process (partitions are never dropped).
+    _partitions: set[tuple[str, str]] = set()  # noqa: RUF012
 
     def _ensure_partitions(self, ts_us: np.ndarray) -> None:
         """PostgreSQL: create the month partitions the batch needs (own transaction)."""
         if not self.postgres:
             return
         months = np.unique(ts_us.astype("datetime64[us]").astype("datetime64[M]"))
-        missing = [m for m in months if _partition_name(m) not in self._partitions]
+        database = self.engine.url.render_as_string(hide_password=True)
+        missing = [m for m in months if (database, _partition_name(m)) not in self._partitions]
         if not missing:
             return
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -358,7 +360,7 @@ class ReadingsWriter:
                             is None
                         ):
                             raise
-                self._partitions.add(name)
+                self._partitions.add((database, name))
 
     def _existing(
         self, bounds: list[tuple[int, int, int]], meters: dict[int, MeterInfo]
