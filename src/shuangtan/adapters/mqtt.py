@@ -70,6 +70,9 @@ CODE_PATTERN: Final = r"[A-Za-z0-9._-]{1,64}"
 _CODE = re.compile(CODE_PATTERN)
 _LEAF: Final = "readings"
 
+#: Mosquitto's broker-wide count of messages dropped because a queue was full.
+_DROPPED: Final = "$SYS/broker/publish/messages/dropped"
+
 #: PUBACK reason code "No matching subscribers" (MQTT 5, 0x10).
 _NO_MATCHING_SUBSCRIBERS: Final = 0x10
 
@@ -193,8 +196,8 @@ class Message:
     received_at : float
         When it arrived, Unix time. [s]
     connection : int
-        Number of the worker's connection it arrived on (1, 2, …); only messages of the current
-        connection are acknowledged.
+        Number of the worker's connection it arrived on (it changes on every connection and
+        disconnection); only messages of the current connection are acknowledged.
     """
 
     topic: str
@@ -233,6 +236,11 @@ class IngestStats:
         Reconnections on which the broker had no session for the worker (queued messages gone).
     subscribe_failures : int
         Subscriptions the broker refused.
+    broker_dropped : int
+        Messages the broker reported dropping (``$SYS/broker/publish/messages/dropped``) since
+        the worker started, for any client: a broker-wide alarm that queues overflowed.
+    idle_reconnects : int
+        Reconnections made because nothing arrived for ``idle_reconnect_s``.
     """
 
     received: int = 0
@@ -245,6 +253,8 @@ class IngestStats:
     reconnects: int = 0
     sessions_lost: int = 0
     subscribe_failures: int = 0
+    broker_dropped: int = 0
+    idle_reconnects: int = 0
 
 
 def _connect_properties(session_expiry_s: int, receive_maximum: int | None) -> Properties:
@@ -301,6 +311,14 @@ class IngestWorker:
         Back-off between attempts of a failed ``handle`` (doubling). [s]
     reconnect_min_s, reconnect_max_s : int
         Back-off between connection attempts (doubling, paho's). [s]
+    watch_broker_drops : bool
+        Also subscribe to Mosquitto's ``$SYS/broker/publish/messages/dropped`` and log an error
+        (and count ``stats.broker_dropped``) when it grows: Mosquitto drops QoS 1 messages for a
+        client whose queue is full and tells the publisher nothing.
+    idle_reconnect_s : float or None
+        Reconnect (same session) after this long without a message while nothing is in hand.
+        Mosquitto 2.0.11 sometimes stops sending to a connected client after a burst and
+        resumes only on reconnection (see docs/platform/mqtt.md); ``None`` never does. [s]
 
     Attributes
     ----------
@@ -330,6 +348,8 @@ class IngestWorker:
         retry_max_s: float = 30.0,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 30,
+        watch_broker_drops: bool = True,
+        idle_reconnect_s: float | None = 30.0,
     ) -> None:
         if not client_id:
             raise ValueError("client_id is required: the broker keeps the session under it")
@@ -352,6 +372,8 @@ class IngestWorker:
         self.retry_max_s = retry_max_s
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
+        self.watch_broker_drops = watch_broker_drops
+        self.idle_reconnect_s = idle_reconnect_s
         self.stats = IngestStats()
         self.subscribed = threading.Event()
         self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
@@ -360,6 +382,11 @@ class IngestWorker:
         self._connection_lock = threading.Lock()
         self._connection = 0
         self._running = False
+        self._subscribe_mid: int | None = None
+        self._dropped_seen: int | None = None
+        self._last_received = time.monotonic()
+        self._quiet_disconnect = False
+        self._idle_restart = False
 
     # -- paho callbacks (network thread) --
 
@@ -388,7 +415,9 @@ class IngestWorker:
                     self._where(),
                     self.client_id,
                 )
-        self.log.info(
+        quiet, self._idle_restart = self._idle_restart, False
+        self.log.log(
+            logging.DEBUG if quiet and flags.session_present else logging.INFO,
             "mqtt: connected to %s as %s (connection %d, session present: %s)",
             self._where(),
             self.client_id,
@@ -397,7 +426,11 @@ class IngestWorker:
         )
         # Subscribe on every connection: Mosquitto 2.0 does not restore shared subscriptions
         # from its persistence file, and a lost session has none.
-        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
+        _, self._subscribe_mid = client.subscribe(
+            [(f, SubscribeOptions(qos=1)) for f in self.filters]
+        )
+        if self.watch_broker_drops:
+            client.subscribe(_DROPPED, qos=0)
 
     def _on_subscribe(
         self,
@@ -407,6 +440,8 @@ class IngestWorker:
         reasons: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
+        if mid != self._subscribe_mid:
+            return  # the $SYS subscription: brokers without it or denying it are fine
         refused = [(f, str(r)) for f, r in zip(self.filters, reasons, strict=False) if r.is_failure]
         if refused:
             self.stats.subscribe_failures += len(refused)
@@ -425,7 +460,7 @@ class IngestWorker:
         with self._connection_lock:
             self._connection += 1  # no connection has this number: nothing in hand gets acked
         self.subscribed.clear()
-        if self._running:
+        if self._running and not self._quiet_disconnect:
             self.log.warning("mqtt: disconnected from %s: %s; reconnecting", self._where(), reason)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
@@ -433,6 +468,7 @@ class IngestWorker:
             topic = message.topic
         except UnicodeDecodeError:  # brokers refuse such topics; keep it visible to handle
             topic = bytes(message._topic).decode("utf-8", "replace")
+        self._last_received = time.monotonic()
         self.stats.received += 1
         if message.dup:
             self.stats.redelivered += 1
@@ -447,6 +483,25 @@ class IngestWorker:
                 connection=self._connection,
             )
         )
+
+    def _on_dropped(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        """Mosquitto's count of dropped messages (every 10 s by default, retained)."""
+        try:
+            value = int(message.payload)
+        except ValueError:
+            return
+        last, self._dropped_seen = self._dropped_seen, value
+        if last is None:
+            return  # the first value is the baseline
+        new = value if value < last else value - last  # smaller: the broker restarted
+        if new > 0:
+            self.stats.broker_dropped += new
+            self.log.error(
+                "mqtt: %s dropped %d messages (broker-wide count; a client's queue is full: "
+                "max_queued_messages, see docs/platform/mqtt.md)",
+                self._where(),
+                new,
+            )
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         self.log.warning("mqtt: cannot connect to %s; retrying", self._where())
@@ -468,6 +523,7 @@ class IngestWorker:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_connect_fail = self._on_connect_fail
+        client.message_callback_add(_DROPPED, self._on_dropped)
         client.reconnect_delay_set(self.reconnect_min_s, self.reconnect_max_s)
         return client
 
@@ -489,7 +545,30 @@ class IngestWorker:
             raise RuntimeError("this IngestWorker is already running")
         stop = stop if stop is not None else threading.Event()
         self._running = True
+        client = self._start()
+        try:
+            while not stop.is_set():
+                batch = self._collect(stop)
+                if batch:
+                    self._deliver(client, batch, stop)
+                elif self._stalled():
+                    self.stats.idle_reconnects += 1
+                    self.log.debug(
+                        "mqtt: nothing received for %g s; reconnecting %s (a stalled broker "
+                        "delivers what it held back)",
+                        self.idle_reconnect_s,
+                        self.client_id,
+                    )
+                    self._stop(client)
+                    self._idle_restart = True
+                    client = self._start()
+        finally:
+            self._running = False
+            self._stop(client)
+
+    def _start(self) -> paho.Client:
         client = self._client()
+        self._last_received = time.monotonic()
         client.connect_async(
             self.host,
             self.port,
@@ -498,27 +577,33 @@ class IngestWorker:
             properties=_connect_properties(self.session_expiry_s, self.receive_maximum),
         )
         client.loop_start()
+        return client
+
+    def _stop(self, client: paho.Client) -> None:
+        self._quiet_disconnect = True
         try:
-            while not stop.is_set():
-                batch = self._collect(stop)
-                if batch:
-                    self._deliver(client, batch, stop)
-        finally:
-            self._running = False
             client.disconnect()
             client.loop_stop()
+        finally:
+            self._quiet_disconnect = False
             self.subscribed.clear()
+
+    def _stalled(self) -> bool:
+        """Subscribed, nothing in hand, and nothing received for ``idle_reconnect_s``."""
+        return (
+            self.idle_reconnect_s is not None
+            and self.subscribed.is_set()
+            and self._inbox.empty()
+            and time.monotonic() - self._last_received > self.idle_reconnect_s
+        )
 
     def _collect(self, stop: threading.Event) -> list[Message]:
         """Up to ``max_messages``, waiting at most ``max_wait_s`` after the first one."""
         batch: list[Message] = []
-        while not batch:
-            if stop.is_set():
-                return batch
-            try:
-                batch.append(self._inbox.get(timeout=0.1))
-            except queue.Empty:
-                continue
+        try:
+            batch.append(self._inbox.get(timeout=0.2))
+        except queue.Empty:
+            return batch  # let run() check stop and idleness
         deadline = time.monotonic() + self.max_wait_s
         while len(batch) < self.max_messages:
             try:
