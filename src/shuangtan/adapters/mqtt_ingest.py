@@ -138,7 +138,7 @@ class MqttIngest:
             if unreadable:
                 for org_code, rejected in unreadable:
                     org = orgs.get(org_code) if org_code else None
-                    writer._quarantine(  # the writer's own quarantine path
+                    writer.quarantine(
                         [rejected],
                         channel=Channel.MQTT,
                         user_id=None,

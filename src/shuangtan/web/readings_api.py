@@ -428,7 +428,7 @@ def put_monthly(
         )
     store.session.flush()
     if meter.source_id is not None:
-        ReadingsWriter(store.session)._queue_months(
+        ReadingsWriter(store.session).queue_months(
             {(meter.source_id, first)}, dt.datetime.now(dt.UTC)
         )
         if state.syncer is not None:

@@ -31,6 +31,7 @@ from shuangtan.errors import ShuangtanError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.readings import (
     LOCAL_OFFSET_US,
+    Batch,
     Existing,
     MeterInfo,
     Plan,
@@ -206,27 +207,11 @@ class ReadingsWriter:
             Zone for timestamps without one.
         """
         batch, rejected = parse_readings(raws, resolve, now=now, assume_tz=assume_tz)
-        result = IngestResult(received=len(raws))
-        if len(batch):
-            ids = sorted({int(m) for m in np.unique(batch.meter_id)})
-            meters = self._lock_meters(ids)
-            self._ensure_partitions(batch.ts_us)
-            existing = self._existing(batch.bounds(), meters)
-            replacements = self._replacements([m for m in ids if meters[m].kind == "cumulative"])
-            plan = plan_batch(batch, existing, meters, replacements)
-            self._write(plan, channel, user_id, now)
-            result.stored = plan.inserted
-            result.corrected = plan.corrected
-            result.duplicates = plan.duplicates
-            rejected.extend(plan.rejected)
-            result.months = {
-                (meters[m].source_id, _local_month(b))  # type: ignore[misc]
-                for m, b in plan.months
-                if meters[m].source_id is not None
-            }
-            self._queue_months(result.months, now)
+        result = self._store(batch, channel, user_id, now)
+        result.received = len(raws)
+        rejected.extend(result.rejected)
         if rejected:
-            result.quarantine_ids = self._quarantine(
+            result.quarantine_ids = self.quarantine(
                 rejected, channel=channel, user_id=user_id, org_id=org_id, job_id=job_id, now=now
             )
             result.quarantined = len(rejected)
@@ -248,8 +233,6 @@ class ReadingsWriter:
         The values still go through deduplication, counters and rollups; only the per-row
         checks of :func:`parse_readings` are skipped.
         """
-        from shuangtan.services.readings import Batch
-
         order = np.lexsort((ts_us, meter_id))
         batch = Batch(
             meter_id[order].astype(np.int64),
@@ -257,76 +240,60 @@ class ReadingsWriter:
             raw[order].astype(np.float64),
             [""] * len(meter_id),
         )
+        result = self._store(batch, channel, None, now)
+        if result.rejected:
+            self.quarantine(
+                result.rejected, channel=channel, user_id=None, org_id=None, job_id=None, now=now
+            )
+            result.quarantined = len(result.rejected)
+        return result
+
+    def _store(
+        self, batch: Batch, channel: Channel, user_id: int | None, now: dt.datetime
+    ) -> IngestResult:
+        """Lock, read the neighbours, plan and write a checked batch; queue changed months.
+
+        The plan's refusals (counters running backwards …) are returned in ``rejected``,
+        not yet quarantined.
+        """
         result = IngestResult(received=len(batch))
         if not len(batch):
             return result
         ids = sorted(int(m) for m in np.unique(batch.meter_id))
         meters = self._lock_meters(ids)
         self._ensure_partitions(batch.ts_us)
-        existing = self._existing(batch.bounds(), meters)
+        existing = self._existing(batch.bounds())
         replacements = self._replacements([m for m in ids if meters[m].kind == "cumulative"])
         plan = plan_batch(batch, existing, meters, replacements)
-        self._write(plan, channel, None, now)
+        self._write(plan, channel, user_id, now)
         result.stored, result.corrected, result.duplicates = (
             plan.inserted,
             plan.corrected,
             plan.duplicates,
         )
+        result.rejected = plan.rejected
         result.months = {
-            (meters[m].source_id, _local_month(b))  # type: ignore[misc]
+            (source, _local_month(b))
             for m, b in plan.months
-            if meters[m].source_id is not None
+            if (source := meters[m].source_id) is not None
         }
-        self._queue_months(result.months, now)
-        if plan.rejected:
-            self._quarantine(
-                plan.rejected, channel=channel, user_id=None, org_id=None, job_id=None, now=now
-            )
-            result.quarantined = len(plan.rejected)
+        self.queue_months(result.months, now)
         return result
 
     # --- steps -----------------------------------------------------------------------------
 
     def _lock_meters(self, ids: list[int]) -> dict[int, MeterInfo]:
         """Lock the meters (in id order, so workers never deadlock) and read them."""
+        stmt = select(Meter).where(Meter.id.in_(ids)).order_by(Meter.id)
         if self.postgres:
-            rows = (
-                self.session.execute(
-                    Meter.__table__.select()
-                    .where(Meter.id.in_(ids))
-                    .order_by(Meter.id)
-                    .with_for_update()
-                )
-                .mappings()
-                .all()
-            )
+            stmt = stmt.with_for_update()
         else:
             # SQLite: a write first takes the database's write lock for this transaction, so
             # what is read next cannot change before the commit.
             self.session.execute(
                 text("UPDATE meters SET interval_s = interval_s WHERE id = :id"), {"id": ids[0]}
             )
-            rows = (
-                self.session.execute(Meter.__table__.select().where(Meter.id.in_(ids)))
-                .mappings()
-                .all()
-            )
-        return {
-            row["id"]: MeterInfo(
-                id=row["id"],
-                org_id=row["org_id"],
-                code=row["code"],
-                kind=row["kind"],
-                unit=row["unit"],
-                multiplier=row["multiplier"],
-                interval_s=row["interval_s"],
-                active=row["active"],
-                rollover_at=row["rollover_at"],
-                max_per_hour=row["max_per_hour"],
-                source_id=row["source_id"],
-            )
-            for row in rows
-        }
+        return {meter.id: meter_info(meter) for meter in self.session.scalars(stmt)}
 
     #: ``(database, partition)`` known to exist, per process (partitions are never dropped).
     _partitions: set[tuple[str, str]] = set()  # noqa: RUF012
@@ -362,9 +329,7 @@ class ReadingsWriter:
                             raise
                 self._partitions.add((database, name))
 
-    def _existing(
-        self, bounds: list[tuple[int, int, int]], meters: dict[int, MeterInfo]
-    ) -> Existing:
+    def _existing(self, bounds: list[tuple[int, int, int]]) -> Existing:
         """Stored readings from the one before each meter's span to the one after it."""
         if not bounds:
             return Existing.empty()
@@ -422,7 +387,6 @@ class ReadingsWriter:
                             rows.append((m, _sqlite_us(ts), r, v, f))
             finally:
                 cur.close()
-        del meters
         return Existing.from_rows(rows)
 
     def _replacements(self, meter_ids: list[int]) -> list[Replacement]:
@@ -520,7 +484,8 @@ class ReadingsWriter:
                 "value = EXCLUDED.value, flags = EXCLUDED.flags"
             )
 
-    def _queue_months(self, months: Iterable[tuple[int, dt.date]], now: dt.datetime) -> None:
+    def queue_months(self, months: Iterable[tuple[int, dt.date]], now: dt.datetime) -> None:
+        """Queue ``(source id, month)`` for the activity sync."""
         rows = [
             {"s": s, "m": m, "at": now.astimezone(dt.UTC).replace(tzinfo=None)} for s, m in months
         ]
@@ -534,7 +499,7 @@ class ReadingsWriter:
                 rows,
             )
 
-    def _quarantine(
+    def quarantine(
         self,
         rejected: Sequence[Rejected],
         *,
@@ -544,6 +509,10 @@ class ReadingsWriter:
         job_id: int | None,
         now: dt.datetime,
     ) -> list[int]:
+        """Store refused readings with their reasons; the ids of the first ones shown.
+
+        A row goes with its meter's organisation, else with ``org_id`` (the sender's target).
+        """
         meter_orgs: dict[int, int] = {}
         meter_ids = {r.meter_id for r in rejected if r.meter_id is not None}
         if meter_ids:
