@@ -14,6 +14,12 @@ measured in its own fresh process (``--worker``) so that its peak RSS is its own
   ``Publisher`` (QoS 1), 500 per message on ``shuangtan/v1/<org>/readings``; timed from the first
   publish until ``SELECT count(*) FROM readings`` reaches the total. Memory: the ingest worker's
   peak RSS (sampled from /proc);
+* ``http`` — ``shuangtan serve`` as a subprocess; ``POST /api/v1/readings`` with JSON bodies of
+  50,000 readings (``{"readings": [{"meter", "ts", "value"}, …]}``, built outside the clock),
+  one request after the other on a keep-alive connection with an API token; timed from the
+  first request to the last answer. Memory: the server's peak RSS (sampled from /proc);
+* ``mqtt-2`` — as ``mqtt`` with two ingest workers in one shared subscription group (the
+  deployment the topic scheme is made for: workers split the load); memory is the larger RSS;
 * ``sqlite-insert`` and ``sqlite-writer`` — the SQLite floor (``executemany`` INSERT into an
   unindexed table in the same file) and the writer path into that file.
 
@@ -21,8 +27,6 @@ Every PostgreSQL case gets its own uniquely named database on the ``--postgres``
 at the end. After each writer case the readings table must hold exactly the rows sent, and one
 batch sent again must come back as duplicates (stored 0); otherwise the exit code is 1. A missed
 target is reported, never failed. Figures go to ``bench/out/results-readings.json``.
-
-Not measured (yet): the HTTP endpoint ``POST /api/v1/readings``.
 """
 
 from __future__ import annotations
@@ -53,12 +57,21 @@ INTERVAL_METERS = CUMULATIVE_METERS = 200
 FACILITY = "BENCH-F1"
 START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 STEP = dt.timedelta(minutes=15)
-TARGETS = {"pg-writer": 150_000, "mqtt": 100_000, "sqlite-writer": 50_000}
-BASELINE_OF = {"pg-writer": "pg-copy", "mqtt": "pg-copy", "sqlite-writer": "sqlite-insert"}
+#: The issue's targets: HTTP batch ingest into PostgreSQL, MQTT end to end, the SQLite default.
+TARGETS = {"http": 150_000, "mqtt": 100_000, "mqtt-2": 100_000, "sqlite-writer": 50_000}
+BASELINE_OF = {
+    "pg-writer": "pg-copy",
+    "http": "pg-copy",
+    "mqtt": "pg-copy",
+    "mqtt-2": "pg-copy",
+    "sqlite-writer": "sqlite-insert",
+}
 LABELS = {
     "pg-copy": "PostgreSQL binary COPY (floor)",
-    "pg-writer": "PostgreSQL ReadingsWriter",
-    "mqtt": "MQTT → ingest worker → PostgreSQL",
+    "pg-writer": "PostgreSQL ReadingsWriter (in process)",
+    "http": "HTTP POST /readings → PostgreSQL",
+    "mqtt": "MQTT → 1 ingest worker → PostgreSQL",
+    "mqtt-2": "MQTT → 2 ingest workers → PostgreSQL",
     "sqlite-insert": "SQLite executemany (floor)",
     "sqlite-writer": "SQLite ReadingsWriter",
 }
@@ -141,7 +154,7 @@ def setup_platform(url: str) -> dict[str, Any]:
 
     from shuangtan.adapters.db.engine import make_engine
     from shuangtan.adapters.db.migrate import upgrade
-    from shuangtan.adapters.db.repositories import SYSTEM, Store
+    from shuangtan.adapters.db.repositories import SYSTEM, Accounts, Store
 
     upgrade(url)
     engine = make_engine(url)
@@ -176,9 +189,19 @@ def setup_platform(url: str) -> dict[str, Any]:
                     "kind": "cumulative" if "-C" in code else "interval",
                 }
             )
+        # A data-entry account on the enterprise and its API token (the HTTP case).
+        user = store.create_user(
+            "bench-gateway",
+            uuid.uuid4().hex,
+            display_name="bench",
+            grants=[("data_entry", store.org_by_code("BENCH-E").id)],
+        )
+        _row, token = Accounts(session).issue_token(
+            user, kind="api", scopes=("read", "write"), name="bench"
+        )
         session.commit()
     engine.dispose()
-    return {"org_id": parent}
+    return {"org_id": parent, "token": token}
 
 
 def count_readings(url: str) -> int:
@@ -329,8 +352,102 @@ def work_sqlite_insert(path: str, total: int) -> dict[str, Any]:
     }
 
 
-def work_mqtt(url: str, total: int, broker: str) -> dict[str, Any]:
-    """Ingest worker subprocess; publish; wait until every reading is in the table."""
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def work_http(url: str, total: int) -> dict[str, Any]:
+    """``shuangtan serve`` subprocess; POST the readings in JSON bodies of BATCH; time it."""
+    import http.client
+
+    import orjson
+
+    token = os.environ["BENCH_TOKEN"]
+    codes = meter_codes()
+    bodies = [
+        orjson.dumps(
+            {
+                "readings": [
+                    {"meter": codes[m], "ts": iso(step), "value": value}
+                    for m, step, value in rows(total, start, start + BATCH)
+                ]
+            }
+        )
+        for start in range(0, total, BATCH)
+    ]
+    port = _free_port()
+    log = Path(tempfile.gettempdir()) / f"bench-http-{uuid.uuid4().hex[:10]}.log"
+    script = Path(sys.executable).with_name("shuangtan")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(script), "serve", "--port", str(port), "--log-level", "warning"],
+            env={**os.environ, "SHUANGTAN_DATABASE_URL": url},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.1):
+            peak[0] = max(peak[0], _rss_mib(proc.pid))
+
+    threading.Thread(target=sample, daemon=True).start()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+                conn.request("GET", "/health")
+                conn.getresponse().read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    why = log.read_text()
+                    raise SystemExit(f"bench readings: the server did not start:\n{why}") from None
+                time.sleep(0.2)
+
+        def post(body: bytes) -> dict[str, Any]:
+            conn.request("POST", "/api/v1/readings", body=body, headers=headers)
+            answer = conn.getresponse()
+            payload = answer.read()
+            if answer.status != 200:
+                raise SystemExit(f"bench readings: HTTP {answer.status}: {payload[:500]!r}")
+            return dict(orjson.loads(payload))
+
+        summary = {"received": 0, "stored": 0, "corrected": 0, "duplicates": 0, "quarantined": 0}
+        t0 = time.perf_counter()
+        for body in bodies:
+            answer = post(body)
+            for key in summary:
+                summary[key] += answer[key]
+        seconds = time.perf_counter() - t0
+        again = post(bodies[0])
+        conn.close()
+    finally:
+        stop.set()
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {
+        "records": total,
+        "seconds": seconds,
+        "peak_mib": peak[0],
+        "summary": summary,
+        "again": {k: again[k] for k in summary},
+    }
+
+
+def work_mqtt(url: str, total: int, broker: str, workers: int = 1) -> dict[str, Any]:
+    """Ingest worker subprocesses; publish; wait until every reading is in the table."""
     import orjson
     from sqlalchemy import text
 
@@ -352,38 +469,41 @@ def work_mqtt(url: str, total: int, broker: str) -> dict[str, Any]:
     script = Path(sys.executable).with_name("shuangtan")
     log = Path(tempfile.gettempdir()) / f"bench-mqtt-{tag}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(script),
-                "ingest",
-                "mqtt",
-                "--broker",
-                broker,
-                "--client-id",
-                f"bench-{tag}",
-                "--group",
-                f"bench-{tag}",
-            ],
-            env={**os.environ, "SHUANGTAN_DATABASE_URL": url},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        procs = [
+            subprocess.Popen(
+                [
+                    str(script),
+                    "ingest",
+                    "mqtt",
+                    "--broker",
+                    broker,
+                    "--client-id",
+                    f"bench-{tag}-{k}",
+                    "--group",
+                    f"bench-{tag}",
+                ],
+                env={**os.environ, "SHUANGTAN_DATABASE_URL": url},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            for k in range(workers)
+        ]
     engine = make_engine(url)
     peak = [0.0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.1):
-            peak[0] = max(peak[0], _rss_mib(proc.pid))
+            peak[0] = max(peak[0], *(_rss_mib(p.pid) for p in procs))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     host, port = broker.rsplit(":", 1)
     try:
-        time.sleep(3.0)  # let the worker connect and subscribe (unrouted messages are retried)
-        if proc.poll() is not None:
-            raise SystemExit("bench readings: the ingest worker exited:\n" + log.read_text())
+        time.sleep(3.0)  # let the workers connect and subscribe (unrouted messages are retried)
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit("bench readings: an ingest worker exited:\n" + log.read_text())
         with Publisher(host, int(port), client_id=f"bench-pub-{tag}", window=200) as pub:
             t0 = time.perf_counter()
             for payload in payloads:
@@ -409,11 +529,13 @@ def work_mqtt(url: str, total: int, broker: str) -> dict[str, Any]:
             dup = conn.execute(text("SELECT count(*) FROM quarantine")).scalar_one()
     finally:
         stop.set()
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         engine.dispose()
     return {
         "records": total,
@@ -435,15 +557,22 @@ def worker(case: str, target: str, total: int, broker: str) -> dict[str, Any]:
         return work_sqlite_insert(target, total)
     if case == "mqtt":
         return work_mqtt(target, total, broker)
+    if case == "mqtt-2":
+        return work_mqtt(target, total, broker, workers=2)
+    if case == "http":
+        return work_http(target, total)
     return work_writer(target, total)
 
 
 # --- parent ----------------------------------------------------------------------------------
 
 
-def spawn(case: str, target: str, total: int, broker: str) -> dict[str, Any]:
+def spawn(
+    case: str, target: str, total: int, broker: str, token: str | None = None
+) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--worker", case, target, str(total), "--broker", broker]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    env = {**os.environ, **({"BENCH_TOKEN": token} if token else {})}
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"bench readings: the {case} worker failed")
@@ -476,14 +605,16 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter()
     try:
         if args.postgres:
-            for case in ("pg-copy", "pg-writer", *(() if args.no_mqtt else ("mqtt",))):
+            cases = ("pg-copy", "pg-writer", "http", *(() if args.no_mqtt else ("mqtt", "mqtt-2")))
+            for case in cases:
                 name = f"bench_readings_{tag}_{case.replace('-', '_')}"
                 _admin(args.postgres, f'CREATE DATABASE "{name}"')
                 created.append(name)
                 url = _with_db(args.postgres, name)
+                token = None
                 if case != "pg-copy":
-                    setup_platform(url)
-                results[case] = spawn(case, url, total, args.broker)
+                    token = setup_platform(url)["token"]
+                results[case] = spawn(case, url, total, args.broker, token)
                 if case != "pg-copy":
                     results[case]["count"] = count_readings(url)
         sqlite_path = scratch / "readings.sqlite"
@@ -507,8 +638,8 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"{case}: {stored} rows stored, {total} sent")
         if "again" in r and (r["again"]["stored"] != 0 or r["again"]["duplicates"] != BATCH):
             problems.append(f"{case}: a batch sent again gave {r['again']}")
-        if case == "mqtt" and r["after_resend"] != total:
-            problems.append(f"mqtt: {r['after_resend']} rows after a message was sent again")
+        if case.startswith("mqtt") and r["after_resend"] != total:
+            problems.append(f"{case}: {r['after_resend']} rows after a message was sent again")
     for case, r in results.items():
         base = results.get(BASELINE_OF.get(case, case))
         r["ratio"] = r["readings_per_s"] / base["readings_per_s"] if base else None
@@ -531,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     for case, r in results.items():
         if "again" in r:
             resent = f"stored {r['again']['stored']}, dup {r['again']['duplicates']:,}"
-        elif case == "mqtt":
+        elif case.startswith("mqtt"):
             resent = f"count {r['after_resend']:,} after"
         else:
             resent = "-"
@@ -554,12 +685,15 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio = readings/s ÷ the floor of the same store"
     )
     print(table(table_rows, right={1, 2, 3, 4, 5}))
-    if "mqtt" in results:
-        r = results["mqtt"]
-        print(
-            f"mqtt: {r['messages']:,} messages of {PER_MESSAGE}, all acknowledged after "
-            f"{r['published_s']:.2f} s; peak MiB is the ingest worker's RSS"
-        )
+    for case in ("mqtt", "mqtt-2"):
+        if case in results:
+            r = results[case]
+            print(
+                f"{case}: {r['messages']:,} messages of {PER_MESSAGE}, all acknowledged by the "
+                f"broker after {r['published_s']:.2f} s; peak MiB is the ingest worker's RSS"
+            )
+    if "http" in results:
+        print(f"http: bodies of {BATCH:,} readings; peak MiB is the server's RSS")
     print(f"wall {wall:.1f} s; load average now {os.getloadavg()[0]:.2f}")
     OUT.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(

@@ -268,6 +268,10 @@ def demo_load(
         bool,
         typer.Option("--readings/--no-readings", help="Also load 2025's 15-minute meter readings."),
     ] = True,
+    months: Annotated[
+        str,
+        typer.Option(help="Months of 2025 whose readings to load: 1-12 or a list (1,2,7)."),
+    ] = "1-12",
 ) -> None:
     """Load the demo park and its demo accounts.
 
@@ -278,6 +282,7 @@ def demo_load(
     from shuangtan.adapters.db.demo import DEMO_PASSWORD, is_loaded, load_demo
     from shuangtan.services.calculation import default_library
 
+    chosen = _months(months)
     _, engine = _database()
     console = Console()
     with Session(engine) as session:
@@ -303,11 +308,25 @@ def demo_load(
                 f" {loaded.inventories} inventories"
             )
             if readings:
-                _demo_readings(engine, console)
+                _demo_readings(engine, console, chosen)
         _demo_welcome(session, console, DEMO_PASSWORD)
 
 
-def _demo_readings(engine: Any, console: Console) -> None:
+def _months(text: str) -> list[int]:
+    """``1-12``, ``3`` or ``1,2,7`` → the months, or a clear error naming --months."""
+    chosen: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise _fail(f"--months: {text!r} is not a month list such as 1-12 or 1,2,7")
+        first, last = int(low), int(high) if dash else int(low)
+        if not 1 <= first <= last <= 12:
+            raise _fail(f"--months: {part.strip()!r} is not within 1-12")
+        chosen.update(range(first, last + 1))
+    return sorted(chosen)
+
+
+def _demo_readings(engine: Any, console: Console, months: list[int]) -> None:
     """Load 2025's 15-minute readings of the demo meters with a progress bar."""
     import time
 
@@ -321,6 +340,7 @@ def _demo_readings(engine: Any, console: Console) -> None:
         task = bar.add_task("meter readings 2025", total=None)
         count = load_demo_readings(
             sessionmaker(engine),
+            months=months,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     seconds = time.perf_counter() - started

@@ -45,18 +45,21 @@ def decode_message(message: Message) -> tuple[str | None, list[RawReading], Reje
     if not isinstance(document, dict) or not isinstance(document.get("readings"), list):
         return org_code, [], _malformed(message, ref, "$", 'must be {"readings": [...]}')
     raws: list[RawReading] = []
+    # Once per reading: exact type tests and no calls in the common case.
     for i, item in enumerate(document["readings"]):
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             raws.append(RawReading(meter_code or "", None, None, None, f"{ref}[{i}]"))
             continue
         meter = meter_code if meter_code is not None else item.get("meter")
+        if type(meter) is not str:
+            meter = "" if meter is None or isinstance(meter, bool) else str(meter)
         unit = item.get("unit")
         raws.append(
             RawReading(
-                "" if meter is None or isinstance(meter, bool) else str(meter),
+                meter,
                 item.get("ts"),
                 item.get("value"),
-                unit if isinstance(unit, str) else None,
+                unit if unit is None or type(unit) is str else None,
                 f"{ref}[{i}]",
             )
         )

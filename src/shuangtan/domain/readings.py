@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "LOCAL_TZ",
@@ -106,9 +106,12 @@ REASONS: Final[dict[Reason, tuple[str, str]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RawReading:
+class RawReading(NamedTuple):
     """A reading as received, before any check.
+
+    A named tuple rather than a frozen dataclass: just as immutable, and about five times
+    cheaper to make (a frozen dataclass's ``__init__`` costs ~1 µs), which matters at
+    hundreds of thousands of readings a second.
 
     Attributes
     ----------

@@ -61,6 +61,8 @@ LOCAL_OFFSET_US: Final = 8 * HOUR_US
 EARLIEST: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 #: How far ahead of the server clock a timestamp may be (clock skew of field devices). [s]
 FUTURE_TOLERANCE_S: Final = 300
+_INF: Final = math.inf
+_NEG_INF: Final = -math.inf
 #: 1 tce = 29.3076 GJ: 1 kgce is 29 307.6 kJ by definition (GB/T 2589-2020, 3.x 标准煤). [GJ/tce]
 GJ_PER_TCE: Final = 29.3076
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -227,6 +229,8 @@ class Plan:
     meter_id, ts_us, raw, value, flags : numpy.ndarray
         Rows to upsert: new readings, corrected ones, and stored neighbours whose interval
         value changed because of them.
+    fresh : numpy.ndarray of bool
+        Rows whose key is not stored yet (plain inserts; the others replace stored rows).
     inserted : int
         New (meter, ts) keys.
     corrected : int
@@ -238,7 +242,8 @@ class Plan:
     rejected : list[Rejected]
         Readings refused against the stored ones (a counter running backwards …).
     rollups : dict[Resolution, tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]]
-        Per resolution: ``(meter, bucket start [µs UTC], Δvalue [unit], Δcount)`` to add.
+        Per resolution: ``(meter, bucket start [µs UTC], Δvalue [unit], Δcount)`` to add;
+        the count is of measured intervals (a counter's baseline reading is not one).
     months : list[tuple[int, int]]
         ``(meter, month start [µs UTC])`` whose monthly total changed.
     """
@@ -248,6 +253,7 @@ class Plan:
     raw: F64
     value: F64
     flags: I64
+    fresh: npt.NDArray[np.bool_]
     inserted: int = 0
     corrected: int = 0
     duplicates: int = 0
@@ -381,7 +387,8 @@ def parse_readings(
     resolve : callable
         Meter reference (id or code, as text) → the meter, or a :class:`Rejected` saying why
         not (unknown, inactive, not in the sender's organisation). Called once per distinct
-        reference.
+        reference; if it also has ``many(refs) -> dict`` (the repository's resolver), the
+        batch's distinct references are looked up with that, at once.
     now : datetime.datetime
         The server clock (aware); later timestamps (beyond a small tolerance) are refused.
     assume_tz : datetime.tzinfo, optional
@@ -402,42 +409,69 @@ def parse_readings(
     values: list[float] = []
     refs: list[str] = []
     rejected: list[Rejected] = []
+    # A batch repeats its timestamps (every meter at each instant): judge each text once.
+    stamp_cache: dict[str, tuple[int, Reason | None, str]] = {}
 
     def refuse(
         raw: RawReading, reason: Reason, fieldname: str, message: str, mid: int | None
     ) -> None:
         rejected.append(Rejected(raw.ref, reason, fieldname, message, _raw_dict(raw), mid))
 
+    def judge_stamp(stamp: Any) -> tuple[int, Reason | None, str]:
+        """``(ts [µs UTC], why not or None, message)`` of a timestamp as received."""
+        ts, reason, message = _parse_ts(stamp, assume_tz)
+        if ts is None:
+            return 0, reason, message
+        ts_us = to_us(ts)
+        if ts_us > latest:
+            return (
+                ts_us,
+                Reason.FUTURE_TIMESTAMP,
+                f"{ts.isoformat()} is later than the server clock "
+                f"{now.isoformat(timespec='seconds')}",
+            )
+        if ts_us < earliest:
+            return ts_us, Reason.TOO_OLD, f"{ts.isoformat()} is before 2000-01-01"
+        return ts_us, None, ""
+
+    many = getattr(resolve, "many", None)
+    if many is not None:
+        # One lookup for the batch's distinct meters instead of one per meter.
+        distinct = {raw.meter if type(raw.meter) is str else str(raw.meter) for raw in raws}
+        found = many([ref.strip() for ref in distinct])
+        meters.update((ref, found[ref.strip()]) for ref in distinct)
+
+    # The loop runs once per reading: checks are ordered cheapest first, and the common case
+    # (a known meter, a timestamp already seen, a finite float, no unit) takes no calls.
     for raw in raws:
-        ref = raw.meter if isinstance(raw.meter, str) else str(raw.meter)
+        ref = raw.meter if type(raw.meter) is str else str(raw.meter)
         meter = meters.get(ref)
         if meter is None:
             meter = meters[ref] = resolve(ref.strip())
         if isinstance(meter, Rejected):
-            rejected.append(Rejected(raw.ref, meter.reason, "meter", meter.message, _raw_dict(raw)))
-            continue
-        ts, reason, message = _parse_ts(raw.ts, assume_tz)
-        if ts is None:
-            refuse(raw, reason, "ts", message, meter.id)
-            continue
-        ts_us = to_us(ts)
-        if ts_us > latest:
-            refuse(
-                raw,
-                Reason.FUTURE_TIMESTAMP,
-                "ts",
-                f"{ts.isoformat()} is later than the server clock "
-                f"{now.isoformat(timespec='seconds')}",
-                meter.id,
+            # Only a meter in the sender's reach is named (an inactive one): a row refused
+            # for access stays with the sender's organisation, never the meter's.
+            mid = meter.meter_id if meter.reason is Reason.INACTIVE_METER else None
+            rejected.append(
+                Rejected(raw.ref, meter.reason, "meter", meter.message, _raw_dict(raw), mid)
             )
             continue
-        if ts_us < earliest:
-            refuse(raw, Reason.TOO_OLD, "ts", f"{ts.isoformat()} is before 2000-01-01", meter.id)
+        stamp = raw.ts
+        verdict = stamp_cache.get(stamp) if type(stamp) is str else None
+        if verdict is None:
+            verdict = judge_stamp(stamp)
+            if type(stamp) is str:
+                stamp_cache[stamp] = verdict
+        ts_us, reason, message = verdict
+        if reason is not None:
+            refuse(raw, reason, "ts", message, meter.id)
             continue
-        number, message = _parse_value(raw.value)
-        if number is None:
-            refuse(raw, Reason.BAD_VALUE, "value", message, meter.id)
-            continue
+        number = raw.value
+        if type(number) is not float or not _NEG_INF < number < _INF:
+            number, message = _parse_value(raw.value)
+            if number is None:
+                refuse(raw, Reason.BAD_VALUE, "value", message, meter.id)
+                continue
         if raw.unit is not None and raw.unit.strip() != meter.unit:
             unit = raw.unit.strip()
             ratio = ratios.get((unit, meter.unit))
@@ -453,7 +487,7 @@ def parse_readings(
                 raw, Reason.NEGATIVE, "value", f"a {what} cannot be negative ({number})", meter.id
             )
             continue
-        if meter.kind != MeterKind.CUMULATIVE and meter.max_per_hour is not None:
+        if meter.max_per_hour is not None and meter.kind != MeterKind.CUMULATIVE:
             limit = meter.max_per_hour * meter.interval_s / 3600
             if number * meter.multiplier > limit:
                 refuse(
@@ -489,10 +523,10 @@ def _dedupe(ids: list[int], stamps: list[int], values: list[float], refs: list[s
     order = np.lexsort((np.arange(len(meter_id)), ts_us, meter_id))
     meter_id, ts_us, raw = meter_id[order], ts_us[order], raw[order]
     if len(meter_id) < 2:
-        return Batch(meter_id, ts_us, raw, [refs[i] for i in order])
+        return Batch(meter_id, ts_us, raw, [refs[i] for i in order.tolist()])
     same_next = (meter_id[1:] == meter_id[:-1]) & (ts_us[1:] == ts_us[:-1])
     if not same_next.any():
-        return Batch(meter_id, ts_us, raw, [refs[i] for i in order])
+        return Batch(meter_id, ts_us, raw, [refs[i] for i in order.tolist()])
     keep = np.r_[~same_next, True]
     superseded: list[tuple[int, int, float, float, str]] = []
     repeats = 0
@@ -510,7 +544,7 @@ def _dedupe(ids: list[int], stamps: list[int], values: list[float], refs: list[s
         meter_id[kept],
         ts_us[kept],
         raw[kept],
-        [refs[order[k]] for k in kept],
+        [refs[k] for k in order[kept].tolist()],
         superseded,
         repeats,
     )
@@ -641,6 +675,7 @@ def plan_batch(
         raw[rows],
         value[rows],
         flags[rows],
+        inserted[rows],
         inserted=int(inserted.sum()),
         corrected=int(corrected.sum()),
         duplicates=int(duplicate.sum()) + batch.repeats,
@@ -648,16 +683,25 @@ def plan_batch(
     )
     for i in np.flatnonzero(corrected):
         plan.changes.append((int(meter_id[i]), int(ts_us[i]), float(old_raw[i]), float(raw[i])))
-    alive_keys = {
-        (int(m), int(t))
-        for m, t in zip(meter_id[alive & is_new], ts_us[alive & is_new], strict=True)
-    }
+    alive_keys = (
+        {
+            (int(m), int(t))
+            for m, t in zip(meter_id[alive & is_new], ts_us[alive & is_new], strict=True)
+        }
+        if batch.superseded
+        else set()
+    )
     for m, t, first, last, _ref in batch.superseded:
         if (m, t) in alive_keys:
             plan.changes.append((m, t, first, last))
 
     d_value = value[rows] - prior_value[rows]
-    d_count = inserted[rows].astype(np.int64)
+    # Rollups count measured intervals: a counter's first reading only sets the baseline (its
+    # interval is unknown), so it counts once a reading before it arrives and gives it one.
+    first = int(Flag.FIRST)
+    measured = ((flags & first) == 0).astype(np.int64)
+    was_measured = (was_stored & ((old_flags & first) == 0)).astype(np.int64)
+    d_count = measured[rows] - was_measured[rows]
     for resolution in resolutions:
         plan.rollups[resolution] = _aggregate(
             meter_id[rows], bucket_starts(ts_us[rows], resolution), d_value, d_count
@@ -670,8 +714,13 @@ def plan_batch(
 
 def _batch_start(meter_id: I64, batch: Batch) -> I64:
     """Each row's meter's first timestamp in the batch. [µs UTC]"""
-    starts = {m: lo for m, lo, _hi in batch.bounds()}
-    return np.asarray([starts.get(int(m), np.iinfo(np.int64).max) for m in meter_id], np.int64)
+    bounds = batch.bounds()
+    if not bounds:
+        return np.full(len(meter_id), np.iinfo(np.int64).max, np.int64)
+    ids = np.fromiter((b[0] for b in bounds), np.int64, len(bounds))  # sorted: the batch is
+    lo = np.fromiter((b[1] for b in bounds), np.int64, len(bounds))
+    pos = np.minimum(np.searchsorted(ids, meter_id), len(ids) - 1)
+    return np.where(ids[pos] == meter_id, lo[pos], np.iinfo(np.int64).max)
 
 
 def _interval_values(
@@ -684,19 +733,15 @@ def _interval_values(
 ) -> tuple[F64, I64, npt.NDArray[np.bool_]]:
     """Consumption of each row's interval, flags, and an all-true 'alive' mask."""
     n = len(meter_id)
-    ids = np.unique(meter_id)
-    multiplier = np.empty(n)
-    cumulative = np.zeros(n, bool)
-    interval = np.empty(n, np.int64)
-    rollover = np.full(n, np.nan)
-    for mid in ids:
-        info = meters[int(mid)]
-        rows = meter_id == mid
-        multiplier[rows] = info.multiplier
-        cumulative[rows] = info.kind == MeterKind.CUMULATIVE
-        interval[rows] = info.interval_s * US
-        if info.rollover_at is not None:
-            rollover[rows] = info.rollover_at
+    ids, inverse = np.unique(meter_id, return_inverse=True)
+    infos = [meters[int(mid)] for mid in ids]
+    # Per-meter properties spread over the rows through the inverse index (no row loop).
+    multiplier = np.array([i.multiplier for i in infos], np.float64)[inverse]
+    cumulative = np.array([i.kind == MeterKind.CUMULATIVE for i in infos], bool)[inverse]
+    interval = np.array([i.interval_s * US for i in infos], np.int64)[inverse]
+    rollover = np.array(
+        [np.nan if i.rollover_at is None else i.rollover_at for i in infos], np.float64
+    )[inverse]
     has_prev = np.r_[False, meter_id[1:] == meter_id[:-1]]
     prev_raw = np.r_[np.nan, raw[:-1]]
     prev_ts = np.r_[0, ts_us[:-1]]
@@ -757,30 +802,50 @@ def _bad_rows(
             f"{from_us(int(ts_us[other])).isoformat()} of meter {info.code} "
             "(no rollover or replacement explains it)",
         )
-    for k in rows:
+    if not len(rows):
+        return [(k, reason, message) for k, (reason, message) in sorted(bad.items())]
+    # An implausible jump: a new counter's interval above the meter's maximum rate.
+    ids, inverse = np.unique(meter_id[rows], return_inverse=True)
+    infos = [meters[int(mid)] for mid in ids]
+    per_hour = np.array(
+        [
+            i.max_per_hour
+            if i.kind == MeterKind.CUMULATIVE and i.max_per_hour is not None
+            else np.nan
+            for i in infos
+        ],
+        np.float64,
+    )[inverse]
+    least_h = np.array([i.interval_s / 3600 for i in infos], np.float64)[inverse]
+    ts_rows = ts_us[rows]
+    # The row before within the alive rows; a meter's first row carries FIRST and is skipped.
+    hours = np.maximum(np.diff(ts_rows, prepend=ts_rows[0]) / HOUR_US, least_h)
+    jump = (
+        ~np.isnan(per_hour)
+        & is_new[rows]
+        & ((flags[rows] & int(Flag.FIRST)) == 0)
+        & (value[rows] > per_hour * hours)
+    )
+    for p in np.flatnonzero(jump):
+        k = int(rows[p])
+        if k in bad:
+            continue
         info = meters[int(meter_id[k])]
-        if info.kind != MeterKind.CUMULATIVE or info.max_per_hour is None or int(k) in bad:
-            continue
-        if not is_new[k] or flags[k] & int(Flag.FIRST):
-            continue
-        pos = int(np.searchsorted(rows, k))
-        hours = max((ts_us[k] - ts_us[rows[pos - 1]]) / HOUR_US, info.interval_s / 3600)
-        if value[k] > info.max_per_hour * hours:
-            bad[int(k)] = (
-                Reason.IMPLAUSIBLE,
-                f"{value[k]:g} {info.unit} over {hours:g} h exceeds the meter's plausible "
-                f"maximum of {info.max_per_hour:g} {info.unit}/h",
-            )
+        bad[k] = (
+            Reason.IMPLAUSIBLE,
+            f"{value[k]:g} {info.unit} over {hours[p]:g} h exceeds the meter's plausible "
+            f"maximum of {info.max_per_hour:g} {info.unit}/h",
+        )
     return [(k, reason, message) for k, (reason, message) in sorted(bad.items())]
 
 
 def _aggregate(meter_id: I64, bucket: I64, d_value: F64, d_count: I64) -> tuple[I64, I64, F64, I64]:
     if not len(meter_id):
         return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
-    keys = np.stack([meter_id, bucket], axis=1)
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    sums = np.zeros(len(unique))
-    np.add.at(sums, inverse, d_value)
-    counts = np.bincount(inverse, weights=d_count, minlength=len(unique)).astype(np.int64)
-    return unique[:, 0].copy(), unique[:, 1].copy(), sums, counts
+    # Stable sort by (meter, bucket), then sum each run (rows keep their order within it).
+    order = np.lexsort((bucket, meter_id))
+    m, b = meter_id[order], bucket[order]
+    starts = np.flatnonzero(np.r_[True, (m[1:] != m[:-1]) | (b[1:] != b[:-1])])
+    sums = np.add.reduceat(d_value[order], starts)
+    counts = np.add.reduceat(d_count[order].astype(np.int64), starts)
+    return m[starts], b[starts], sums, counts

@@ -229,7 +229,7 @@ def load_demo_readings(
     park = build_demo_park(seed=seed)
     chosen = list(months) if months else list(range(1, 13))
     with sessions() as session:
-        ids = dict(session.execute(select(Meter.code, Meter.id)).tuples().all())
+        ids = dict(session.execute(select(Meter.code, Meter.id)).all())
     total = len(park.meters) * len(chosen)
     done = 0
     received = 0

@@ -401,7 +401,8 @@ class MeterRollup(Base):
     bucket: Mapped[dt.datetime] = mapped_column(primary_key=True)
     #: Consumption in the bucket. [meter unit]
     value: Mapped[float]
-    #: Readings in the bucket.
+    #: Measured intervals in the bucket: its readings, less counters' baseline readings
+    #: (flag FIRST), whose interval is unknown. A bucket with n = 0 has no consumption data.
     n: Mapped[int] = mapped_column(Integer)
 
 

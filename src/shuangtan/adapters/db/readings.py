@@ -440,6 +440,9 @@ class ReadingsWriter:
                     for m, t, old, new in plan.changes
                 ],
             )
+        if self.postgres:
+            self._pg_add_rollups(raw, plan)
+            return
         rollups: list[dict[str, Any]] = []
         for resolution, (m, b, dv, dn) in plan.rollups.items():
             for mid, bucket, value, count in zip(
@@ -465,8 +468,60 @@ class ReadingsWriter:
                 rollups,
             )
 
-    def _pg_upsert_readings(self, raw: Any, plan: Plan) -> None:
+    def _pg_add_rollups(self, raw: Any, plan: Plan) -> None:
+        """PostgreSQL: add the plan's rollup increments: binary COPY, then one upsert.
+
+        Built with NumPy like the readings (no per-bucket Python), so a batch costs two
+        round trips whatever the number of buckets.
+        """
+        names = [r.value for r in plan.rollups]
+        parts = []
+        for code, (m, b, dv, dn) in enumerate(plan.rollups.values(), start=1):
+            rows = np.empty(len(m), _ROLLUP_ROW)
+            rows["nf"] = 5
+            rows["l1"], rows["l2"], rows["l3"], rows["l4"], rows["l5"] = 4, 2, 8, 8, 8
+            rows["m"], rows["r"], rows["b"] = m, code, b - _PG_EPOCH_US
+            rows["v"], rows["n"] = dv, dn
+            parts.append(rows.tobytes())
+        if not any(parts):
+            return
         with raw.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS rollups_stage "
+                "(meter_id int4, res int2, bucket timestamp, value float8, n int8) "
+                "ON COMMIT DELETE ROWS"
+            )
+            cur.execute("TRUNCATE rollups_stage")
+            with cur.copy(
+                "COPY rollups_stage (meter_id, res, bucket, value, n) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.write(_HEADER + b"".join(parts) + b"\xff\xff")
+            cur.execute(
+                "INSERT INTO meter_rollups (meter_id, resolution, bucket, value, n) "
+                "SELECT meter_id, (%s::text[])[res], bucket, value, n FROM rollups_stage "
+                "ON CONFLICT (meter_id, resolution, bucket) "
+                "DO UPDATE SET value = meter_rollups.value + excluded.value, "
+                "n = meter_rollups.n + excluded.n",
+                (names,),
+            )
+
+    def _pg_upsert_readings(self, raw: Any, plan: Plan) -> None:
+        """PostgreSQL: new keys by COPY into ``readings``, changed ones by staging + upsert.
+
+        New keys go by binary COPY straight into the table; the rows a batch changes
+        (corrections, re-planned neighbours) through a staging table and
+        ``INSERT … ON CONFLICT``. Straight COPY is safe because the batch's meters are locked: no other writer can add
+        one of these keys before the commit (and if one did, the batch would fail whole).
+        """
+        fresh = plan.fresh
+        with raw.cursor() as cur:
+            if fresh.any():
+                with cur.copy(
+                    "COPY readings (meter_id, ts, raw, value, flags) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.write(_pgcopy_rows(plan, fresh))
+            if fresh.all():
+                return
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS readings_stage "
                 "(meter_id int4, ts timestamp, raw float8, value float8, flags int4) "
@@ -476,7 +531,7 @@ class ReadingsWriter:
             with cur.copy(
                 "COPY readings_stage (meter_id, ts, raw, value, flags) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                copy.write(_pgcopy_rows(plan))
+                copy.write(_pgcopy_rows(plan, ~fresh))
             cur.execute(
                 "INSERT INTO readings (meter_id, ts, raw, value, flags) "
                 "SELECT meter_id, ts, raw, value, flags FROM readings_stage "
@@ -596,19 +651,34 @@ _ROW = np.dtype(
         ("flags", ">i4"),
     ]
 )
+_ROLLUP_ROW = np.dtype(
+    [
+        ("nf", ">i2"),
+        ("l1", ">i4"),
+        ("m", ">i4"),
+        ("l2", ">i4"),
+        ("r", ">i2"),
+        ("l3", ">i4"),
+        ("b", ">i8"),
+        ("l4", ">i4"),
+        ("v", ">f8"),
+        ("l5", ">i4"),
+        ("n", ">i8"),
+    ]
+)
 _HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 
 
-def _pgcopy_rows(plan: Plan) -> bytes:
-    """PostgreSQL binary COPY of the plan's rows, built with NumPy (no per-row Python)."""
-    rows = np.empty(len(plan), _ROW)
+def _pgcopy_rows(plan: Plan, which: np.ndarray) -> bytes:
+    """PostgreSQL binary COPY of the plan's rows ``which`` (a mask), built with NumPy."""
+    rows = np.empty(int(which.sum()), _ROW)
     rows["nf"] = 5
     rows["l1"], rows["l2"], rows["l3"], rows["l4"], rows["l5"] = 4, 8, 8, 8, 4
-    rows["m"] = plan.meter_id
-    rows["ts"] = plan.ts_us - _PG_EPOCH_US
-    rows["raw"] = plan.raw
-    rows["value"] = plan.value
-    rows["flags"] = plan.flags
+    rows["m"] = plan.meter_id[which]
+    rows["ts"] = plan.ts_us[which] - _PG_EPOCH_US
+    rows["raw"] = plan.raw[which]
+    rows["value"] = plan.value[which]
+    rows["flags"] = plan.flags[which]
     return _HEADER + rows.tobytes() + b"\xff\xff"
 
 
@@ -659,9 +729,10 @@ class SyncResult:
 
 
 def month_total(session: Session, source_id: int, month: dt.date, unit: str) -> float | None:
-    """Consumption of a source's meters in a local month, in ``unit``; None without meters.
+    """Consumption of a source's meters in a local month, in ``unit``; None without data.
 
-    Per meter: the month's rollup of readings if there are any, else a monthly entry.
+    Per meter: the month's rollup if it has measured intervals, else a monthly entry; None
+    when no meter of the source has either (no meters, or only a counter's baseline reading).
     """
     from shuangtan.adapters.db.models import MeterMonthly, MeterRollup
     from shuangtan.units import convert
@@ -671,6 +742,7 @@ def month_total(session: Session, source_id: int, month: dt.date, unit: str) -> 
         return None
     bucket = us_to_naive(month_start_us(month.year, month.month))
     total = 0.0
+    measured = False
     for meter in meters:
         rollup = session.get(MeterRollup, (meter.id, "month", bucket))
         if rollup is not None and rollup.n > 0:
@@ -681,9 +753,14 @@ def month_total(session: Session, source_id: int, month: dt.date, unit: str) -> 
                     MeterMonthly.meter_id == meter.id, MeterMonthly.month == month
                 )
             ).first()
-            amount = entry.value if entry is not None else 0.0
+            if entry is None:
+                continue  # this meter says nothing about the month
+            amount = entry.value
+        measured = True
         total += float(convert(amount, meter.unit, unit))
-    return total
+    # No meter measured the month (a counter's baseline alone is not a measurement): unknown,
+    # not zero.
+    return total if measured else None
 
 
 def sync_activity(
@@ -719,6 +796,11 @@ def sync_activity(
             continue
         start, end = month_bounds(item.month.year, item.month.month)
         amount = month_total(session, source.id, item.month, source.unit)
+        if amount is None:
+            # The meters measured nothing of this month (a counter's baseline at its end).
+            result.unchanged += 1
+            session.delete(item)
+            continue
         datum = session.scalars(
             select(ActivityDatum).where(
                 ActivityDatum.source_id == source.id,
@@ -730,7 +812,7 @@ def sync_activity(
             result.kept_entered += 1
             session.delete(item)
             continue
-        if amount is None or (datum is not None and datum.amount == amount):
+        if datum is not None and datum.amount == amount:
             result.unchanged += 1
             session.delete(item)
             continue

@@ -12,8 +12,8 @@ not change is *permission denied*.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, TypeVar, cast
 
 import orjson
 from sqlalchemy import Select, bindparam, delete, false, func, or_, select, update
@@ -64,7 +64,7 @@ from shuangtan.services.inventories import (
 )
 from shuangtan.services.readings import MeterInfo
 
-__all__ = ["SYSTEM", "Accounts", "Store", "utcnow"]
+__all__ = ["SYSTEM", "Accounts", "MeterResolver", "Store", "utcnow"]
 
 S = TypeVar("S", bound=Select[Any, Any] | Select[Any])
 
@@ -583,48 +583,13 @@ class Store:
 
     def meter_resolver(
         self, *, within: Organization | None = None, action: Action = Action.WRITE_ACTIVITY
-    ) -> Callable[[str], MeterInfo | Rejected]:
+    ) -> MeterResolver:
         """Meter reference (id or code) → the meter, if the caller may ``action`` on it.
 
         A meter the caller cannot see is *unknown* (its existence is not revealed); with
         ``within`` (an MQTT topic's organisation), a meter outside that subtree is refused.
         """
-
-        def resolve(ref: str) -> MeterInfo | Rejected:
-            condition = Meter.id == int(ref) if ref.isdigit() and len(ref) < 10 else None
-            stmt = select(Meter, Organization).join(Organization, Organization.id == Meter.org_id)
-            stmt = stmt.where(Meter.code == ref if condition is None else condition)
-            row = self.session.execute(stmt).first()
-            if row is None or not self.principal.allows(Action.READ, row[1].path):
-                return Rejected("", Reason.UNKNOWN_METER, "meter", f"no meter {ref!r} known to you")
-            meter, org = row
-            if within is not None and not org.path.startswith(within.path):
-                return Rejected(
-                    "",
-                    Reason.METER_NOT_IN_ORG,
-                    "meter",
-                    f"meter {meter.code} does not belong to {within.code}",
-                    meter_id=meter.id,
-                )
-            if not self.principal.allows(action, org.path):
-                return Rejected(
-                    "",
-                    Reason.UNKNOWN_METER,
-                    "meter",
-                    f"your roles on {org.code} do not allow sending readings of meter {meter.code}",
-                    meter_id=meter.id,
-                )
-            if not meter.active:
-                return Rejected(
-                    "",
-                    Reason.INACTIVE_METER,
-                    "meter",
-                    f"meter {meter.code} is inactive",
-                    meter_id=meter.id,
-                )
-            return meter_info(meter)
-
-        return resolve
+        return MeterResolver(self.session, self.principal, within, action)
 
     # --- activity data ----------------------------------------------------------------------
 
@@ -1340,3 +1305,88 @@ def _DUMMY_HASH() -> str:  # noqa: N802 (a lazily built constant)
     if not _DUMMY:
         _DUMMY.append(hash_password("not-a-real-password"))
     return _DUMMY[0]
+
+
+#: Most references looked up in one query (a bound on the IN lists).
+_RESOLVE_CHUNK: Final = 1000
+
+
+def _is_meter_id(ref: str) -> bool:
+    # A reference of digits only is an id (codes are compared as text otherwise).
+    return ref.isdigit() and len(ref) < 10
+
+
+class MeterResolver:
+    """Meter references (ids or codes) → meters the caller may act on, or why not.
+
+    Called with one reference, or with :meth:`many` for a whole batch in one query per
+    thousand references (what :func:`~shuangtan.services.readings.parse_readings` uses).
+    Nothing is cached across calls: a meter edited between batches is read afresh.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        principal: Principal,
+        within: Organization | None,
+        action: Action,
+    ) -> None:
+        self.session = session
+        self.principal = principal
+        self.within = within
+        self.action = action
+
+    def __call__(self, ref: str) -> MeterInfo | Rejected:
+        """One reference's meter, or why not."""
+        return self.many([ref])[ref]
+
+    def many(self, refs: Iterable[str]) -> dict[str, MeterInfo | Rejected]:
+        """Each reference's meter, or a :class:`Rejected` saying why not."""
+        wanted = list(dict.fromkeys(refs))
+        by_id: dict[int, tuple[Meter, Organization]] = {}
+        by_code: dict[str, tuple[Meter, Organization]] = {}
+        ids = [int(r) for r in wanted if _is_meter_id(r)]
+        codes = [r for r in wanted if not _is_meter_id(r)]
+        for column, keys in ((Meter.id, ids), (Meter.code, codes)):
+            for i in range(0, len(keys), _RESOLVE_CHUNK):
+                rows = self.session.execute(
+                    select(Meter, Organization)
+                    .join(Organization, Organization.id == Meter.org_id)
+                    .where(column.in_(keys[i : i + _RESOLVE_CHUNK]))
+                )
+                for meter, org in rows:
+                    by_id[meter.id] = by_code[meter.code] = (meter, org)
+        return {
+            ref: self._judge(ref, by_id.get(int(ref)) if _is_meter_id(ref) else by_code.get(ref))
+            for ref in wanted
+        }
+
+    def _judge(self, ref: str, row: tuple[Meter, Organization] | None) -> MeterInfo | Rejected:
+        if row is None or not self.principal.allows(Action.READ, row[1].path):
+            return Rejected("", Reason.UNKNOWN_METER, "meter", f"no meter {ref!r} known to you")
+        meter, org = row
+        if self.within is not None and not org.path.startswith(self.within.path):
+            return Rejected(
+                "",
+                Reason.METER_NOT_IN_ORG,
+                "meter",
+                f"meter {meter.code} does not belong to {self.within.code}",
+                meter_id=meter.id,
+            )
+        if not self.principal.allows(self.action, org.path):
+            return Rejected(
+                "",
+                Reason.UNKNOWN_METER,
+                "meter",
+                f"your roles on {org.code} do not allow sending readings of meter {meter.code}",
+                meter_id=meter.id,
+            )
+        if not meter.active:
+            return Rejected(
+                "",
+                Reason.INACTIVE_METER,
+                "meter",
+                f"meter {meter.code} is inactive",
+                meter_id=meter.id,
+            )
+        return meter_info(meter)
