@@ -59,7 +59,8 @@ def new_database(backend: str, tmp_dir: Any) -> tuple[str, Any]:
         return f"sqlite:///{path}", lambda: None
     require_pg()
     name = f"shuangtan_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # Pre-ping: a test may restart the server; the drop must not fail on a dead connection.
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)

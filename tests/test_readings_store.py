@@ -215,3 +215,71 @@ def test_late_readings_become_activity_and_recompute_the_inventory(
         third = sync_activity(session, library)
         session.commit()
     assert (third.kept_entered, third.created, third.updated) == (1, 0, 0)
+
+
+def test_a_month_with_only_a_counter_baseline_is_unknown_not_zero(
+    db: Database, world: World, library: Any
+) -> None:
+    """A counter's first reading at 00:00 on 1 April ends an interval of 31 March whose
+    consumption is unknown: March gets no activity datum (not a zero), April gets the
+    measured intervals, and the month rollups count measured intervals only."""
+    from shuangtan.adapters.db.models import ActivityDatum
+    from shuangtan.adapters.db.readings import sync_activity
+
+    source = world.source["B1-S-COAL"]
+    meter = world.meter["B1-S-COAL"]
+    make_cumulative(db, meter)
+    with Session(db.engine) as session:
+        session.execute(text("DELETE FROM activity_data WHERE source_id = :s"), {"s": source})
+        session.execute(text("UPDATE meters SET unit = 't' WHERE id = :m"), {"m": meter})
+        session.commit()
+    april = dt.datetime(2025, 4, 1, tzinfo=CST)
+    counters = [
+        RawReading("B1-S-COAL-M", (april + dt.timedelta(minutes=15 * k)).isoformat(), 100 + k)
+        for k in range(5)
+    ]
+    ingest(db, counters)
+    month = {(b + dt.timedelta(hours=8)).month: v for b, v in rollups(db, meter, "month").items()}
+    assert month == {3: (0.0, 0), 4: (pytest.approx(8.0), 4)}  # 4 intervals × 1 × 2
+    with Session(db.engine) as session:
+        done = sync_activity(session, library)
+        session.commit()
+        data = {
+            d.period_start: d.amount
+            for d in session.scalars(select(ActivityDatum).where(ActivityDatum.source_id == source))
+        }
+    assert (done.created, done.unchanged) == (1, 1)
+    assert data == {dt.date(2025, 4, 1): pytest.approx(8.0)}
+    # A late reading before the baseline measures the baseline's interval: March counts it.
+    ingest(db, [RawReading("B1-S-COAL-M", (april - dt.timedelta(minutes=15)).isoformat(), 99.5)])
+    month = {(b + dt.timedelta(hours=8)).month: v for b, v in rollups(db, meter, "month").items()}
+    assert month[3] == (pytest.approx(1.0), 1)
+    assert month[4] == (pytest.approx(8.0), 4)
+
+
+def test_a_failing_sync_pass_tries_again_by_itself(library: Any) -> None:
+    """The database away for two attempts: the syncer retries without another poke."""
+    import threading
+    import time
+
+    from shuangtan.adapters.db.readings import Syncer, SyncResult
+
+    attempts: list[float] = []
+    done = threading.Event()
+
+    def run_now() -> SyncResult:
+        attempts.append(time.monotonic())
+        if len(attempts) <= 2:
+            raise ConnectionError("database restarting")
+        done.set()
+        return SyncResult()
+
+    syncer = Syncer(lambda: None, library, delay_s=0.05)  # type: ignore[arg-type, return-value]
+    syncer.run_now = run_now  # type: ignore[method-assign]
+    syncer.poke()
+    assert done.wait(10), f"no successful pass after {len(attempts)} attempts"
+    assert syncer.failures == 2 and len(attempts) == 3
+    syncer.close()
+    syncer.poke()  # closed: schedules nothing
+    time.sleep(0.2)
+    assert len(attempts) == 3

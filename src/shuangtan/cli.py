@@ -648,6 +648,8 @@ def ingest_mqtt(
     Each batch of messages is committed before the messages are acknowledged (QoS 1), so a
     killed worker loses nothing; run several with different --client-id to split the load.
     """
+    import dataclasses
+    import json
     import logging
     import signal
     import threading
@@ -677,9 +679,16 @@ def ingest_mqtt(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    syncer.poke()  # months an earlier worker queued and did not get to
     worker.run(stop)
     syncer.close()
-    typer.echo(f"ingest stopped: {handle.total.summary() | {'quarantine': '…'}}")
+    summary = handle.total.summary()
+    summary.pop("quarantine")
+    stats = {k: v for k, v in dataclasses.asdict(worker.stats).items() if isinstance(v, int)}
+    typer.echo(
+        "ingest stopped: "
+        + json.dumps(summary | {"batches": handle.batches, "worker": stats}, sort_keys=True)
+    )
 
 
 @ingest_app.command("file")

@@ -447,6 +447,7 @@ class IngestWorker:
             self.stats.subscribe_failures += len(refused)
             self.log.error("mqtt: %s refused subscriptions %s", self._where(), refused)
             return
+        self.log.info("mqtt: subscribed to %s (QoS 1)", ", ".join(self.filters))
         self.subscribed.set()
 
     def _on_disconnect(

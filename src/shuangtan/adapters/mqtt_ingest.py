@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from shuangtan.adapters.db.models import Organization
 from shuangtan.adapters.db.readings import IngestResult, ReadingsWriter, Syncer
 from shuangtan.adapters.db.repositories import SYSTEM, Store
+from shuangtan.adapters.gcpause import gc_paused
 from shuangtan.adapters.mqtt import Message, parse_topic
 from shuangtan.domain.readings import Channel, RawReading, Reason, Rejected
 from shuangtan.errors import InputError
@@ -99,6 +100,10 @@ class MqttIngest:
 
     def __call__(self, messages: Sequence[Message]) -> None:
         """Store one batch of messages in one transaction (raises if it cannot commit)."""
+        with gc_paused():
+            self._store(messages)
+
+    def _store(self, messages: Sequence[Message]) -> None:
         now = dt.datetime.now(dt.UTC)
         by_org: dict[str, list[RawReading]] = {}
         unreadable: list[tuple[str | None, Rejected]] = []

@@ -510,8 +510,9 @@ class ReadingsWriter:
 
         New keys go by binary COPY straight into the table; the rows a batch changes
         (corrections, re-planned neighbours) through a staging table and
-        ``INSERT … ON CONFLICT``. Straight COPY is safe because the batch's meters are locked: no other writer can add
-        one of these keys before the commit (and if one did, the batch would fail whole).
+        ``INSERT … ON CONFLICT``. Straight COPY is safe because the batch's meters are
+        locked: no other writer can add one of these keys before the commit (and if one did,
+        the batch would fail whole).
         """
         fresh = plan.fresh
         with raw.cursor() as cur:
@@ -870,8 +871,14 @@ class Syncer:
 
     Ingestion pokes it after each committed batch; the first poke schedules a pass, later
     ones within the delay ride along. So a stream of batches recomputes inventories every few
-    seconds, not once per batch.
+    seconds, not once per batch. A pass that fails (the database restarting …) is tried again
+    by itself, after ``delay_s`` doubling up to :attr:`RETRY_MAX_S`; the queue it works from is
+    in the database, so nothing is lost meanwhile, and a process that starts pokes once to
+    drain what an earlier one left.
     """
+
+    #: Longest wait between attempts of a failing pass. [s]
+    RETRY_MAX_S: Final = 60.0
 
     def __init__(
         self,
@@ -890,16 +897,22 @@ class Syncer:
         self.log = logger or logging.getLogger("shuangtan.sync")
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._closed = False
+        self._retry_s = 0.0
         self.passes = 0
+        self.failures = 0
 
     def poke(self) -> None:
         """Schedule a pass unless one is pending."""
+        self._schedule(self.delay_s)
+
+    def _schedule(self, delay_s: float) -> None:
         import threading
 
         with self._lock:
-            if self._timer is not None:
+            if self._timer is not None or self._closed:
                 return
-            self._timer = threading.Timer(self.delay_s, self._run)
+            self._timer = threading.Timer(delay_s, self._run)
             self._timer.daemon = True
             self._timer.start()
 
@@ -923,14 +936,20 @@ class Syncer:
             self._timer = None
         try:
             done = self.run_now()
-            if done.months:
-                self.log.info("activity follows meters: %s", done.summary())
         except Exception:
-            self.log.exception("activity sync failed; it will be retried on the next poke")
+            self.failures += 1
+            self._retry_s = min(max(self._retry_s * 2, self.delay_s, 0.5), self.RETRY_MAX_S)
+            self.log.exception("activity sync failed; trying again in %g s", self._retry_s)
+            self._schedule(self._retry_s)
+            return
+        self._retry_s = 0.0
+        if done.months:
+            self.log.info("activity follows meters: %s", done.summary())
 
     def close(self) -> None:
-        """Cancel a pending pass."""
+        """Cancel a pending pass and schedule no more (the queue stays in the database)."""
         with self._lock:
+            self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
