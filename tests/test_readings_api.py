@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
+import pathlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shuangtan.adapters.db.models import Job, QuarantinedReading, Reading
+from shuangtan.adapters.settings import Settings
+from shuangtan.services.quality import quarantine_day
+from shuangtan.web import jobs as jobs_module
+from shuangtan.web.app import create_app
 from tests.platform_fixtures import Database
 from tests.world import World
 
@@ -32,8 +39,8 @@ GJ_PER_TCE = 29.3076
 @pytest.fixture
 def api(client: TestClient, tmp_path: Path) -> Iterator[TestClient]:
     """The API client, with uploads in the test's directory and the background activity sync
-    held back until the end of the test; then the sync is cancelled and import jobs are waited
-    for (the app does neither when it stops: they would run on the next test's database)."""
+    held back until the end of the test; then the sync is cancelled and the job runner closed
+    (the app does both when it stops, too: see test_stopping_the_app_stops_its_threads)."""
     state = client.app.state.shuangtan  # type: ignore[attr-defined]
     state.settings = dataclasses.replace(state.settings, upload_dir=tmp_path / "uploads")
     state.syncer.delay_s = 3600.0
@@ -120,6 +127,27 @@ def new_meter(api: TestClient, world: World, code: str, **extra: Any) -> int:
     r = api.post(f"{API}/meters", json=body, headers=world.auth("orgadmin"))
     assert r.status_code == 201, r.text
     return int(r.json()["id"])
+
+
+def upload(
+    api: TestClient, world: World, content: bytes, user: str = "dataentry", **form: str
+) -> dict[str, Any]:
+    """``POST /imports`` of a CSV file into A1 (``form`` adds fields); the job as queued."""
+    r = api.post(
+        f"{API}/imports",
+        files={"file": ("r.csv", content, "text/csv")},
+        data={"org_id": str(world.org["A1"]), **form},
+        headers=world.auth(user),
+    )
+    assert r.status_code == 202, r.text
+    job: dict[str, Any] = r.json()
+    return job
+
+
+def uploads(api: TestClient) -> list[Path]:
+    """The files waiting in the upload directory."""
+    directory: Path = api.app.state.shuangtan.settings.upload_dir  # type: ignore[attr-defined]
+    return sorted(directory.glob("*")) if directory.exists() else []
 
 
 def wait_for_job(api: TestClient, world: World, job_id: int, user: str = "dataentry") -> Any:
@@ -721,3 +749,192 @@ def test_amounts_are_finite(api: TestClient, world: World, db: Database) -> None
     assert counts(body) == (3, 0, 0, 0, 3)
     assert [q["reason"] for q in body["quarantine"]] == ["bad_value", "bad_value", "negative"]
     assert stored_rows(db) == 0
+
+
+# --- daily quality: the day of a quarantined reading ---------------------------------------
+
+
+def test_daily_quality_counts_quarantined_readings_on_their_own_day(
+    api: TestClient, world: World, db: Database
+) -> None:
+    """Refused for its value, a reading of 1 March counts on 1 March (even received later);
+    refused for its timestamp, it counts on the day it was received."""
+    meter = world.meter["A1-S-EL"]
+    bad = [
+        {"meter": meter, "ts": at("2025-03-01", 4), "value": "n/a"},
+        # 24:00 closes 1 March (readings are end-stamped).
+        {"meter": meter, "ts": at("2025-03-01", 96), "value": -1.0},
+        {"meter": meter, "ts": at("2025-03-01", 5, zone=False), "value": 1.0},
+    ]
+    assert counts(send(api, world, day_of(meter, "2025-03-01", [1.0] * 3) + bad))[-1] == 3
+    # A file whose times are local: its zone places a row refused for the value.
+    csv = f"meter,ts,value\n{meter},{at('2025-03-01', 6, zone=False)},坏值\n".encode()
+    job = upload(api, world, csv, timezone="Asia/Shanghai")
+    assert wait_for_job(api, world, job["id"])["result"]["quarantined"] == 1
+    (no_zone,) = quarantine(api, world, reason="no_timezone")
+    received = dt.datetime.fromisoformat(no_zone["received_at"])
+    received_day = (received - dt.timedelta(microseconds=1)).astimezone(SHANGHAI).date()
+
+    def quarantined_on(day: dt.date) -> int:
+        r = api.get(
+            f"{API}/quality/daily",
+            params={"org_id": world.org["A1"], "date": day.isoformat()},
+            headers=world.auth("viewer"),
+        )
+        assert r.status_code == 200, r.text
+        (item,) = [m for m in r.json()["items"] if m["meter_id"] == meter]
+        return int(item["quarantined"])
+
+    assert quarantined_on(dt.date(2025, 3, 1)) == 3
+    assert quarantined_on(dt.date(2025, 3, 2)) == 0
+    assert quarantined_on(received_day) == 1
+    # Resolved rows no longer count.
+    for q in quarantine(api, world, reason="bad_value"):
+        r = api.post(f"{API}/quarantine/{q['id']}/discard", headers=world.auth("dataentry"))
+        assert r.status_code == 200, r.text
+    assert quarantined_on(dt.date(2025, 3, 1)) == 1
+
+
+RECEIVED = dt.datetime(2025, 3, 3, 10, 0, tzinfo=dt.UTC)  # 18:00 in Shanghai
+
+
+@pytest.mark.parametrize(
+    ("ts", "field", "zone", "day"),
+    [
+        ("2025-03-01T00:15:00+08:00", "value", None, "2025-03-01"),
+        ("2025-03-02T00:00:00+08:00", "value", None, "2025-03-01"),  # closes 1 March
+        ("2025-02-28T16:15:00Z", "unit", None, "2025-03-01"),
+        ("2025-03-01T00:15:00", "value", SHANGHAI, "2025-03-01"),
+        ("2025-03-01T00:15:00+08:00", "ts", None, "2025-03-03"),  # the ts was refused
+        ("2025-03-01T00:15:00", "meter", None, "2025-03-03"),  # no zone to place it
+        ("not a time", "meter", None, "2025-03-03"),
+        (17, "value", None, "2025-03-03"),
+        (None, "value", None, "2025-03-03"),
+        ("2099-01-01T00:15:00+08:00", "meter", None, "2025-03-03"),  # after its receipt
+        ("1999-12-31T00:15:00+08:00", "meter", None, "2025-03-03"),
+    ],
+)
+def test_the_day_of_a_quarantined_reading(
+    ts: object, field: str, zone: dt.tzinfo | None, day: str
+) -> None:
+    received_us = int(RECEIVED.timestamp()) * 1_000_000
+    assert quarantine_day(ts, field, received_us, zone) == dt.date.fromisoformat(day)
+
+
+# --- imports: organisation, uploads, stopping ------------------------------------------------
+
+
+def test_quarantined_rows_of_an_import_go_with_its_organisation(
+    api: TestClient, world: World, db: Database
+) -> None:
+    """A row of an unknown meter goes with the job's organisation: its readers see it."""
+    job = upload(api, world, f"meter,ts,value\nNO-SUCH-METER,{at('2025-03-01', 1)},1.0\n".encode())
+    assert wait_for_job(api, world, job["id"])["result"]["quarantined"] == 1
+    r = api.get(f"{API}/quarantine", params={"job_id": job["id"]}, headers=world.auth("viewer"))
+    assert r.status_code == 200, r.text
+    (row,) = r.json()["items"]
+    assert (row["reason"], row["meter_id"], row["org_id"]) == (
+        "unknown_meter",
+        None,
+        world.org["A1"],
+    )
+    r = api.get(f"{API}/quarantine", params={"job_id": job["id"]}, headers=world.auth("foreign"))
+    assert r.json()["items"] == []
+
+
+def test_uploads_are_deleted_when_their_job_ends(
+    api: TestClient, world: World, db: Database
+) -> None:
+    good = f"meter,ts,value\nA1-S-EL-M,{at('2025-03-01', 1)},1.0\n".encode()
+    job = upload(api, world, good)
+    assert wait_for_job(api, world, job["id"])["status"] == "done"
+    assert uploads(api) == []
+    job = upload(api, world, "meter,ts,value\n表,1,2\n".encode("gbk"), encoding="utf-8")
+    assert wait_for_job(api, world, job["id"])["status"] == "failed"
+    assert uploads(api) == []
+
+
+def test_a_failure_to_delete_an_upload_is_logged_not_raised(
+    api: TestClient,
+    world: World,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    directory = api.app.state.shuangtan.settings.upload_dir  # type: ignore[attr-defined]
+    unlink = pathlib.Path.unlink
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        if self.parent == directory:
+            raise PermissionError(13, "Permission denied", str(self))
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(pathlib.Path, "unlink", refuse)
+    caplog.set_level(logging.WARNING, logger="shuangtan.imports")
+    job = upload(api, world, f"meter,ts,value\nA1-S-EL-M,{at('2025-03-01', 1)},1.0\n".encode())
+    done = wait_for_job(api, world, job["id"])
+    assert (done["status"], done["result"]["stored"]) == ("done", 1)
+    (kept,) = uploads(api)
+    messages = [r.getMessage() for r in caplog.records if r.name == "shuangtan.imports"]
+    assert any("could not delete" in m and str(kept) in m for m in messages), messages
+
+
+def test_closing_the_job_runner_stops_the_running_job_and_fails_queued_ones(
+    api: TestClient, world: World, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    run_import = jobs_module.run_import
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        release.wait(20)
+        return run_import(*args, **kwargs)
+
+    monkeypatch.setattr(jobs_module, "run_import", held)
+    content = f"meter,ts,value\nA1-S-EL-M,{at('2025-03-01', 1)},1.0\n".encode()
+    running, queued = upload(api, world, content), upload(api, world, content)
+    assert started.wait(20)
+    runner = api.app.state.shuangtan.jobs  # type: ignore[attr-defined]
+    closer = threading.Thread(target=runner.close)
+    closer.start()
+    deadline = time.monotonic() + 20
+    while not runner.closed:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    release.set()
+    closer.join(20)
+    assert not closer.is_alive()
+    first = wait_for_job(api, world, running["id"])
+    assert first["status"] == "failed" and first["error"].startswith("stopped after 0 of 1 rows")
+    second = wait_for_job(api, world, queued["id"])
+    assert (second["status"], second["error"]) == ("failed", jobs_module.NOT_STARTED)
+    assert stored_rows(db) == 0 and uploads(api) == []
+
+
+# --- the app's lifetime ------------------------------------------------------------------------
+
+
+def test_stopping_the_app_stops_its_threads(db: Database, world: World, tmp_path: Path) -> None:
+    """Leaving the client (a server stopping) ends the job runner's thread and the pending
+    activity sync; entered again, the app runs imports again."""
+    before = set(threading.enumerate())
+    settings = Settings(database_url=db.url, upload_dir=tmp_path / "uploads", sync_delay_s=3600)
+    app = create_app(settings)
+    try:
+        for _ in range(2):
+            with TestClient(app) as client:
+                meter = world.meter["A1-S-EL"]
+                send(client, world, day_of(meter, "2025-03-01", [1.0]))  # pokes the sync
+                content = f"meter,ts,value\n{meter},{at('2025-03-01', 2)},1.0\n".encode()
+                job = upload(client, world, content)
+                assert wait_for_job(client, world, job["id"])["status"] == "done"
+                names = {t.name for t in threading.enumerate()}
+                assert any(n.startswith("shuangtan-job") for n in names), names
+            deadline = time.monotonic() + 5
+            for thread in set(threading.enumerate()) - before:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            left = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+            assert left == [], f"threads left running: {left}"
+    finally:
+        app.state.shuangtan.stop_background()
+        app.state.shuangtan.engine.dispose()

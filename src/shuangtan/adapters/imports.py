@@ -3,13 +3,17 @@
 An import first reads the whole file once without storing anything (every byte decodes, the
 columns map, every row has its cells), so a file with a wrong encoding is refused whole
 instead of half-applied. Then it streams the rows in chunks, one transaction per chunk;
-rows that fail a check go to the quarantine with the job's id. Ingestion is idempotent, so a
-job that stopped half-way (a crash, a restart) is simply run again.
+rows that fail a check go to the quarantine with the job's id and organisation. Ingestion is
+idempotent, so a job that stopped half-way (a crash, a restart) is simply run again.
+
+An uploaded file (``remove_file``) is deleted when its job ends, done or failed; a file named
+on the command line is the user's and stays.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +30,20 @@ from shuangtan.domain.readings import Channel
 from shuangtan.errors import InputError, ShuangtanError
 from shuangtan.services.access import Principal
 
-__all__ = ["ImportOptions", "create_import_job", "run_import"]
+__all__ = [
+    "ImportOptions",
+    "ImportStoppedError",
+    "abandon_import",
+    "create_import_job",
+    "remove_upload",
+    "run_import",
+]
+
+log = logging.getLogger("shuangtan.imports")
+
+
+class ImportStoppedError(Exception):
+    """An import job was asked to stop between two chunks (the server is shutting down)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +143,8 @@ def run_import(
     *,
     progress: Callable[[int, int | None], None] | None = None,
     on_chunk: Callable[[IngestResult], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    remove_file: bool = False,
 ) -> IngestResult:
     """Run an import job to the end; its row says where it is and how it ended.
 
@@ -141,6 +160,19 @@ def run_import(
         ``progress(rows done, rows in all)`` after the check pass and each chunk.
     on_chunk : callable, optional
         Called with each committed chunk's result (to wake the activity sync …).
+    stop : callable, optional
+        Asked before each chunk; when it answers true, the job ends ``failed`` with what was
+        stored so far, and :class:`ImportStoppedError` is raised.
+    remove_file : bool
+        Delete the file when the job ends, done or failed (an upload); a failure to delete it
+        is logged, not raised.
+
+    Raises
+    ------
+    ShuangtanError
+        The file cannot be read (the job ends ``failed`` with the field and the reason).
+    ImportStoppedError
+        ``stop`` answered true.
     """
     with sessions() as session:
         job = session.get(Job, job_id)
@@ -150,7 +182,15 @@ def run_import(
         job.status, job.started_at = "running", _now()
         session.commit()
     options = ImportOptions.from_dict(params)
+    org_id = params.get("org_id")
     total_result = IngestResult()
+
+    def end(status: str, error: str | None) -> None:
+        # The file goes first: a client that sees the job ended finds it gone.
+        if remove_file:
+            remove_upload(params.get("path"), job_id)
+        _finish(sessions, job_id, status, total_result, error)
+
     try:
         zone = options.zone()
         reader = open_readings_file(
@@ -167,17 +207,23 @@ def run_import(
             progress(0, rows)
         done = 0
         for chunk in reader.chunks():
+            if stop is not None and stop():
+                raise ImportStoppedError(
+                    f"stopped after {done} of {rows} rows: the server shut down; upload the "
+                    "file again (rows already stored count as duplicates)"
+                )
             with sessions() as session:
                 store = Store(session, principal)
-                within = (
-                    session.get(Organization, params["org_id"]) if params.get("org_id") else None
-                )
+                within = session.get(Organization, org_id) if org_id else None
                 result = ReadingsWriter(session).ingest(
                     chunk,
                     resolve=store.meter_resolver(within=within),
                     now=dt.datetime.now(dt.UTC),
                     channel=Channel.FILE,
                     user_id=principal.user_id if principal.user_id > 0 else None,
+                    # Rows of unknown meters go with the job's organisation, so its readers
+                    # see them in the quarantine (not only the uploader).
+                    org_id=org_id,
                     job_id=job_id,
                     assume_tz=zone,
                 )
@@ -191,14 +237,60 @@ def run_import(
                 on_chunk(result)
             if progress:
                 progress(done, rows)
+    except ImportStoppedError as exc:
+        end("failed", str(exc))
+        raise
     except ShuangtanError as exc:
-        _finish(sessions, job_id, "failed", total_result, f"{exc.field or 'file'}: {exc.message}")
+        end("failed", f"{exc.field or 'file'}: {exc.message}")
         raise
     except Exception as exc:
-        _finish(sessions, job_id, "failed", total_result, f"internal error: {type(exc).__name__}")
+        end("failed", f"internal error: {type(exc).__name__}")
         raise
-    _finish(sessions, job_id, "done", total_result, None)
+    end("done", None)
     return total_result
+
+
+def abandon_import(
+    sessions: Callable[[], Session], job_id: int, reason: str, *, remove_file: bool = False
+) -> bool:
+    """End a job that never started (still ``queued``) as ``failed`` with ``reason``.
+
+    Parameters
+    ----------
+    sessions : callable
+        Makes sessions on the platform database.
+    job_id : int
+        The job.
+    reason : str
+        Why, for its ``error``.
+    remove_file : bool
+        Delete its file (an upload); a failure to delete it is logged, not raised.
+
+    Returns
+    -------
+    bool
+        Whether the job was queued (and is now failed); a job that started is left alone.
+    """
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status != "queued":
+            return False
+        path = job.params.get("path")
+    if remove_file:
+        remove_upload(path, job_id)
+    _finish(sessions, job_id, "failed", IngestResult(), reason)
+    return True
+
+
+def remove_upload(path: str | Path | None, job_id: int | None = None) -> None:
+    """Delete an uploaded file (of import job ``job_id``); a failure is logged, never raised."""
+    if not path:
+        return
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError as exc:
+        job = f" of import job {job_id}" if job_id is not None else ""
+        log.warning("could not delete the upload %s%s: %s", path, job, exc)
 
 
 def _now() -> dt.datetime:

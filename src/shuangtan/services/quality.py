@@ -7,12 +7,14 @@ deviation between the sum of the daily data and the monthly data of at most 5 %.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from shuangtan.domain.readings import Flag
+from shuangtan.services.readings import EARLIEST, FUTURE_TOLERANCE_S, local_date, to_us
 
 __all__ = [
     "COMPLETENESS_MIN",
@@ -21,6 +23,7 @@ __all__ = [
     "STALE_AFTER_S",
     "day_quality",
     "month_consistency",
+    "quarantine_day",
 ]
 
 #: Least share of expected readings for a complete day (GB/T 37947). [1]
@@ -141,3 +144,49 @@ def month_consistency(daily_total: float, reference: float | None) -> dict[str, 
         "deviation": deviation if np.isfinite(deviation) else None,
         "consistent": bool(deviation <= CONSISTENCY_MAX),
     }
+
+
+def quarantine_day(
+    ts: object, field: str, received_us: int, zone: dt.tzinfo | None = None
+) -> dt.date:
+    """The local day (Asia/Shanghai) on which a quarantined reading counts.
+
+    A refused reading belongs to the day of its own timestamp, like a stored one: a reading
+    of 1 March refused on 3 March for its value counts on 1 March. Only when the timestamp is
+    the problem does it count on the day it was received: the row was refused for its
+    ``ts`` (unreadable, without a zone, in the future, before 2000), or its timestamp cannot
+    be read, lacks a zone, or is later than its receipt (a row refused for its meter before
+    the timestamp was checked).
+
+    Parameters
+    ----------
+    ts : object
+        The timestamp as received (``raw["ts"]`` of the quarantine row): ISO 8601 text.
+    field : str
+        The field the reading was refused for (``ts``, ``value``, ``meter`` …).
+    received_us : int
+        When the reading was received. [µs UTC]
+    zone : datetime.tzinfo, optional
+        Zone of a timestamp written without one (the ``timezone`` of the file import that
+        took it); without it such a timestamp cannot be placed.
+
+    Returns
+    -------
+    datetime.date
+        The local day; an end-stamped reading at midnight closes the day before.
+    """
+    received_day = local_date(received_us)
+    if field == "ts" or not isinstance(ts, str):
+        return received_day
+    try:
+        parsed = dt.datetime.fromisoformat(ts.strip())
+    except ValueError:
+        return received_day
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        if zone is None:
+            return received_day
+        parsed = parsed.replace(tzinfo=zone)
+    ts_us = to_us(parsed)
+    if ts_us < to_us(EARLIEST) or ts_us > received_us + FUTURE_TOLERANCE_S * _US:
+        return received_day
+    return local_date(ts_us)

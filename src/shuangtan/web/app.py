@@ -6,6 +6,7 @@ the same id is in every log line of the request and in error bodies.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import logging
@@ -13,10 +14,12 @@ import os
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -26,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shuangtan import __version__
 from shuangtan.adapters.db.engine import make_engine, make_sessionmaker
 from shuangtan.adapters.db.migrate import current_revision
-from shuangtan.adapters.db.readings import Syncer
 from shuangtan.adapters.settings import Settings
 from shuangtan.errors import (
     AuthenticationError,
@@ -39,8 +41,7 @@ from shuangtan.factors import FactorLibrary
 from shuangtan.services.calculation import default_library
 from shuangtan.web.deps import AppState
 from shuangtan.web.errors import PayloadTooLargeError
-from shuangtan.web.jobs import JobRunner
-from shuangtan.web.schemas import ErrorBody, Health
+from shuangtan.web.schemas import EXTRA_COMPONENTS, ErrorBody, Health, add_components
 
 __all__ = ["create_app", "request_id"]
 
@@ -195,6 +196,12 @@ def create_app(
         Database URL and token lifetime; read from the environment when omitted.
     library : FactorLibrary or None
         The factor library; the packaged one when omitted.
+
+    Notes
+    -----
+    The activity sync and the import job runner stop when the server stops (the ASGI
+    lifespan's shutdown): a running import ends after its current chunk, queued ones end
+    ``failed``, a pending sync pass is cancelled.
     """
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -204,9 +211,23 @@ def create_app(
         sessions=make_sessionmaker(engine),
         library=library or default_library(),
     )
-    state.syncer = Syncer(state.sessions, state.library, delay_s=settings.sync_delay_s)
-    state.jobs = JobRunner(state.sessions, settings)
+    state.start_background()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """Background work lives as long as the server: stopped when it stops.
+
+        After a stop, a new start (a test client entered again) gets a new job runner.
+        """
+        state.start_background()
+        try:
+            yield
+        finally:
+            # Waits for the job thread to end: not on the event loop.
+            await run_in_threadpool(state.stop_background)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="shuangtan API",
         version=__version__,
         summary="双碳 MRV platform: organisations, activity data, inventories, factors",
@@ -218,6 +239,14 @@ def create_app(
     )
     app.state.shuangtan = state
     app.add_middleware(RequestContext)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, plus the bodies that routes document by reference only."""
+        if app.openapi_schema is None:
+            add_components(FastAPI.openapi(app), EXTRA_COMPONENTS)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(ShuangtanError)
     async def _domain_error(request: Request, exc: ShuangtanError) -> JSONResponse:

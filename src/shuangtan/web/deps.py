@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shuangtan.adapters.db.readings import Syncer
+from shuangtan.adapters.db.readings_queries import ReadingQueries
 from shuangtan.adapters.db.repositories import Accounts, Store
 from shuangtan.adapters.settings import Settings
 from shuangtan.errors import AuthenticationError
@@ -29,6 +30,7 @@ __all__ = [
     "AuthSession",
     "DbSession",
     "Me",
+    "ScopedReadings",
     "ScopedStore",
     "State",
 ]
@@ -72,6 +74,24 @@ class AppState:
     def forget_principals(self) -> None:
         """Drop every cached token check (after a revocation or a change of roles)."""
         self.principals.clear()
+
+    def start_background(self) -> None:
+        """Make the activity sync and the job runner, or a new runner after a stop."""
+        if self.syncer is None:
+            self.syncer = Syncer(self.sessions, self.library, delay_s=self.settings.sync_delay_s)
+        if self.jobs is None or self.jobs.closed:
+            self.jobs = JobRunner(self.sessions, self.settings)
+
+    def stop_background(self) -> None:
+        """Stop the background work: jobs first (they wake the sync), then the sync.
+
+        Returns when the job runner's thread has ended: a running import stops after its
+        current chunk, queued ones end ``failed``; a pending sync pass is cancelled.
+        """
+        if self.jobs is not None:
+            self.jobs.close()
+        if self.syncer is not None:
+            self.syncer.close()
 
 
 async def _state(request: Request) -> AppState:
@@ -143,6 +163,14 @@ async def _store(
 
 
 ScopedStore = Annotated[Store, Depends(_store, scope="function")]
+
+
+async def _readings(store: ScopedStore) -> ReadingQueries:
+    return ReadingQueries(store.session, store.principal)
+
+
+#: The readings API's queries, on the request's session, scoped to the caller.
+ScopedReadings = Annotated[ReadingQueries, Depends(_readings)]
 
 
 async def _me(store: ScopedStore) -> Principal:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shuangtan.adapters.imports import run_import
+from shuangtan.adapters.imports import ImportStoppedError, abandon_import, run_import
 from shuangtan.adapters.settings import Settings
 from shuangtan.services.access import Principal
 
@@ -17,9 +18,15 @@ __all__ = ["JobRunner"]
 
 log = logging.getLogger("shuangtan.jobs")
 
+#: The error of a queued job the server stopped before running it.
+NOT_STARTED = "the server stopped before the import started; upload the file again"
+
 
 class JobRunner:
     """Runs import jobs one after another on a background thread.
+
+    Uploaded files are deleted when their job ends, done or failed. :meth:`close` stops the
+    runner: the running job stops after its current chunk, queued ones end ``failed``.
 
     Parameters
     ----------
@@ -35,15 +42,37 @@ class JobRunner:
         # One at a time: imports are write-heavy, and SQLite has one writer anyway.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shuangtan-job")
         self.futures: dict[int, Future[Any]] = {}
+        self._stopping = threading.Event()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (no job can be queued any more)."""
+        return self._stopping.is_set()
 
     def submit_import(
         self, job_id: int, principal: Principal, on_chunk: Callable[[Any], None] | None = None
     ) -> Future[Any]:
-        """Queue an import job."""
+        """Queue an import job of an uploaded file (deleted when the job ends).
+
+        Raises
+        ------
+        RuntimeError
+            The runner is closed.
+        """
 
         def work() -> Any:
             try:
-                return run_import(self.sessions, job_id, principal, on_chunk=on_chunk)
+                return run_import(
+                    self.sessions,
+                    job_id,
+                    principal,
+                    on_chunk=on_chunk,
+                    stop=self._stopping.is_set,
+                    remove_file=True,
+                )
+            except ImportStoppedError:
+                log.info("import job %s stopped: the server is shutting down", job_id)
+                return None
             except Exception:
                 # The job row says how it ended; the log keeps the detail.
                 log.exception("import job %s failed", job_id)
@@ -51,8 +80,23 @@ class JobRunner:
 
         future = self.pool.submit(work)
         self.futures[job_id] = future
+        # Forget it once it ran; one cancelled by close() stays for close() to end it.
+        future.add_done_callback(
+            lambda done: None if done.cancelled() else self.futures.pop(job_id, None)
+        )
         return future
 
     def close(self) -> None:
-        """Finish running jobs and stop."""
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        """Stop: the running job ends after its current chunk, queued ones end ``failed``.
+
+        Returns when the worker thread has ended; calling it again does nothing more.
+        """
+        self._stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for job_id, future in list(self.futures.items()):
+            if future.cancelled():
+                try:
+                    abandon_import(self.sessions, job_id, NOT_STARTED, remove_file=True)
+                except Exception:
+                    log.exception("import job %s could not be marked failed", job_id)
+            self.futures.pop(job_id, None)

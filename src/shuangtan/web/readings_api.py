@@ -8,38 +8,27 @@ import io
 import uuid
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import and_, func, or_, select
 
-from shuangtan.adapters.db.models import (
-    EmissionSource,
-    Job,
-    Meter,
-    MeterMonthly,
-    MeterReplacement,
-    MeterRollup,
-    Organization,
-    QuarantinedReading,
-    Reading,
-)
+from shuangtan.adapters.db.models import Job, Meter, QuarantinedReading
 from shuangtan.adapters.db.readings import (
     IngestResult,
     ReadingsWriter,
-    naive_to_us,
     sync_activity,
     us_to_naive,
 )
+from shuangtan.adapters.db.readings_queries import ReadingQueries
 from shuangtan.adapters.db.repositories import SYSTEM, Store
-from shuangtan.adapters.imports import ImportOptions, create_import_job
+from shuangtan.adapters.gcpause import gc_paused
+from shuangtan.adapters.imports import ImportOptions, create_import_job, remove_upload
 from shuangtan.domain.readings import Channel, Flag, RawReading
-from shuangtan.errors import InputError, NotFoundError, PermissionDeniedError
+from shuangtan.errors import InputError, PermissionDeniedError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.access import Action
 from shuangtan.services.calculation import calculate
-from shuangtan.services.quality import day_quality, month_consistency
+from shuangtan.services.quality import day_quality, month_consistency, quarantine_day
 from shuangtan.services.readings import (
     DAY_US,
     GJ_PER_TCE,
@@ -48,7 +37,7 @@ from shuangtan.services.readings import (
     to_us,
 )
 from shuangtan.web import schemas as s
-from shuangtan.web.deps import ScopedStore, State
+from shuangtan.web.deps import ScopedReadings, ScopedStore, State
 from shuangtan.web.errors import PayloadTooLargeError
 
 router = APIRouter()
@@ -83,6 +72,10 @@ def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, An
 # --- readings in ---------------------------------------------------------------------------
 
 
+#: Members a reading object may have.
+_MEMBERS = frozenset(("meter", "ts", "value", "unit"))
+
+
 def _decode_json(body: bytes) -> list[RawReading]:
     try:
         document = orjson.loads(body)
@@ -99,21 +92,22 @@ def _decode_json(body: bytes) -> list[RawReading]:
     if len(readings) > MAX_READINGS:
         raise _too_many(len(readings))
     out: list[RawReading] = []
+    # Once per reading: exact type tests first, so a well-formed reading costs no calls.
     for i, item in enumerate(readings):
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             raise InputError("must be an object {meter, ts, value}", field=f"readings[{i}]")
-        unknown = set(item) - {"meter", "ts", "value", "unit"}
-        if unknown:
-            raise InputError(f"unknown member {sorted(unknown)[0]!r}", field=f"readings[{i}]")
+        if not _MEMBERS.issuperset(item):
+            unknown = sorted(set(item) - _MEMBERS)[0]
+            raise InputError(f"unknown member {unknown!r}", field=f"readings[{i}]")
         meter = item.get("meter")
-        if isinstance(meter, bool) or not isinstance(meter, str | int):
-            raise InputError("must be a meter id or code", field=f"readings[{i}].meter")
+        if type(meter) is not str:
+            if isinstance(meter, bool) or not isinstance(meter, str | int):
+                raise InputError("must be a meter id or code", field=f"readings[{i}].meter")
+            meter = str(meter)
         unit = item.get("unit")
-        if unit is not None and not isinstance(unit, str):
+        if unit is not None and type(unit) is not str:
             raise InputError("must be a unit text", field=f"readings[{i}].unit")
-        out.append(
-            RawReading(str(meter), item.get("ts"), item.get("value"), unit, f"readings[{i}]")
-        )
+        out.append(RawReading(meter, item.get("ts"), item.get("value"), unit, f"readings[{i}]"))
     return out
 
 
@@ -197,7 +191,7 @@ def _ingest(store: Store, raws: list[RawReading]) -> IngestResult:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": s.ReadingsIn.model_json_schema()},
+                "application/json": {"schema": s.component_ref(s.ReadingsIn)},
                 "text/csv": {"schema": {"type": "string"}},
             },
         }
@@ -221,15 +215,21 @@ async def post_readings(request: Request, store: ScopedStore, state: State) -> d
         raise PayloadTooLargeError(f"the body exceeds {MAX_BODY_BYTES} bytes", field="$")
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media in ("text/csv", "application/csv"):
-        raws = await run_in_threadpool(_decode_csv, body)
+        decode = _decode_csv
     elif media in ("application/json", ""):
-        raws = await run_in_threadpool(_decode_json, body)
+        decode = _decode_json
     else:
         raise InputError(
             f"unsupported content type {media!r}; send application/json or text/csv",
             field="Content-Type",
         )
-    result = await run_in_threadpool(_ingest, store, raws)
+
+    def receive() -> IngestResult:
+        # Decoded and stored with the cyclic GC paused: a batch is ~10⁵ acyclic objects.
+        with gc_paused():
+            return _ingest(store, decode(body))
+
+    result = await run_in_threadpool(receive)
     if result.months and state.syncer is not None:
         # After this request's commit; a pass a few seconds later picks the months up.
         state.syncer.poke()
@@ -253,15 +253,10 @@ def sync_now(store: ScopedStore, state: State) -> dict[str, Any]:
 
 
 def _tce_per_unit(
-    store: Store, meter: Meter, library: FactorLibrary, year: int
+    readings: ReadingQueries, meter: Meter, library: FactorLibrary, year: int
 ) -> tuple[float | None, list[dict[str, Any]], str | None]:
     """Standard coal per meter unit (GB/T 2589) [tce/unit], the factors used, or why not."""
-    carrier = None
-    if meter.source_id is not None:
-        source = store.session.get(EmissionSource, meter.source_id)
-        if source is not None and source.tce_carrier and not source.tce_from_energy:
-            carrier = source.tce_carrier
-    carrier = carrier or CARRIER_TCE.get(meter.carrier)
+    carrier = readings.source_tce_carrier(meter) or CARRIER_TCE.get(meter.carrier)
     if carrier is None:
         return None, [], f"no GB/T 2589 coefficient for a {meter.carrier} meter"
     try:
@@ -300,6 +295,7 @@ def _local_iso(ts: dt.datetime) -> str:
 def series(
     meter_id: PathId,
     store: ScopedStore,
+    readings: ScopedReadings,
     state: State,
     start: Annotated[dt.date, Query(description="First local day (Asia/Shanghai)")],
     end: Annotated[dt.date, Query(description="Day after the last (exclusive)")],
@@ -331,15 +327,10 @@ def series(
     hi = us_to_naive(
         to_us(dt.datetime(end.year, end.month, end.day, tzinfo=dt.UTC)) - LOCAL_OFFSET_US
     )
-    tce_per_unit, lineage, why = _tce_per_unit(store, meter, state.library, start.year)
+    tce_per_unit, lineage, why = _tce_per_unit(readings, meter, state.library, start.year)
     points: list[dict[str, Any]] = []
     if resolution == "15min":
-        rows = store.session.execute(
-            select(Reading.ts, Reading.value, Reading.raw, Reading.flags)
-            .where(Reading.meter_id == meter.id, Reading.ts > lo, Reading.ts <= hi)
-            .order_by(Reading.ts)
-        ).all()
-        for ts, value, raw, flags in rows:
+        for ts, value, raw, flags in readings.readings(meter, lo, hi):
             points.append(
                 {
                     "ts": _local_iso(ts),
@@ -351,17 +342,7 @@ def series(
     else:
         if resolution == "month":
             lo = us_to_naive(month_start_us(start.year, start.month))
-        buckets = store.session.execute(
-            select(MeterRollup.bucket, MeterRollup.value, MeterRollup.n)
-            .where(
-                MeterRollup.meter_id == meter.id,
-                MeterRollup.resolution == resolution,
-                MeterRollup.bucket >= lo,
-                MeterRollup.bucket < hi,
-            )
-            .order_by(MeterRollup.bucket)
-        ).all()
-        for bucket, value, n in buckets:
+        for bucket, value, n in readings.rollups(meter, resolution, lo, hi):
             points.append({"ts": _local_iso(bucket), "value": value, "n": n})
     for point in points:
         tce = None if tce_per_unit is None else point["value"] * tce_per_unit
@@ -391,6 +372,7 @@ def put_monthly(
     month: Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-03"])],
     body: s.MonthlyIn,
     store: ScopedStore,
+    readings: ScopedReadings,
     state: State,
 ) -> dict[str, Any]:
     """Enter a month's consumption of a meter by hand (unmetered use, or the bill).
@@ -403,36 +385,15 @@ def put_monthly(
     year, mon = int(month[:4]), int(month[5:])
     if not 2000 <= year <= 2100:
         raise InputError("must be between 2000 and 2100", field="month")
-    first = dt.date(year, mon, 1)
-    entry = store.session.scalars(
-        select(MeterMonthly).where(MeterMonthly.meter_id == meter.id, MeterMonthly.month == first)
-    ).first()
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    user = store.principal.user_id if store.principal.user_id > 0 else None
-    if entry is None:
-        entry = MeterMonthly(
-            meter_id=meter.id,
-            month=first,
-            value=body.value,
-            note=body.note,
-            updated_at=now,
-            updated_by=user,
-        )
-        store.session.add(entry)
-    else:
-        entry.value, entry.note, entry.updated_at, entry.updated_by = (
-            body.value,
-            body.note,
-            now,
-            user,
-        )
-    store.session.flush()
-    if meter.source_id is not None:
-        ReadingsWriter(store.session).queue_months(
-            {(meter.source_id, first)}, dt.datetime.now(dt.UTC)
-        )
-        if state.syncer is not None:
-            state.syncer.poke()
+    entry = readings.put_monthly(
+        meter,
+        dt.date(year, mon, 1),
+        value=body.value,
+        note=body.note,
+        now=dt.datetime.now(dt.UTC),
+    )
+    if meter.source_id is not None and state.syncer is not None:
+        state.syncer.poke()
     return {
         "meter_id": meter.id,
         "month": month,
@@ -443,12 +404,11 @@ def put_monthly(
 
 
 @router.get("/meters/{meter_id}/monthly", response_model=list[s.MonthlyOut], tags=["readings"])
-def list_monthly(meter_id: PathId, store: ScopedStore) -> list[dict[str, Any]]:
+def list_monthly(
+    meter_id: PathId, store: ScopedStore, readings: ScopedReadings
+) -> list[dict[str, Any]]:
     """A meter's monthly entries."""
     meter = store.get_meter(meter_id)
-    rows = store.session.scalars(
-        select(MeterMonthly).where(MeterMonthly.meter_id == meter.id).order_by(MeterMonthly.month)
-    ).all()
     return [
         {
             "meter_id": meter.id,
@@ -457,7 +417,7 @@ def list_monthly(meter_id: PathId, store: ScopedStore) -> list[dict[str, Any]]:
             "unit": meter.unit,
             "note": r.note,
         }
-        for r in rows
+        for r in readings.monthly_entries(meter)
     ]
 
 
@@ -467,7 +427,9 @@ def list_monthly(meter_id: PathId, store: ScopedStore) -> list[dict[str, Any]]:
     status_code=201,
     tags=["readings"],
 )
-def add_replacement(meter_id: PathId, body: s.ReplacementIn, store: ScopedStore) -> dict[str, Any]:
+def add_replacement(
+    meter_id: PathId, body: s.ReplacementIn, store: ScopedStore, readings: ScopedReadings
+) -> dict[str, Any]:
     """Record that a cumulative meter's device was swapped: the counters either side.
 
     The interval across the swap then counts the old device's last stretch plus the new
@@ -476,27 +438,13 @@ def add_replacement(meter_id: PathId, body: s.ReplacementIn, store: ScopedStore)
     meter = store.get_meter(meter_id, Action.WRITE_CONFIGURATION)
     if meter.kind != "cumulative":
         raise InputError("only cumulative meters have counters to swap", field="meter_id")
-    ts = body.ts.astimezone(dt.UTC).replace(tzinfo=None)
-    later = store.session.execute(
-        select(Reading.ts).where(Reading.meter_id == meter.id, Reading.ts >= ts).limit(1)
-    ).first()
-    if later is not None:
-        raise InputError(
-            "readings after the swap are already stored; record swaps before sending readings "
-            "of the new device",
-            field="ts",
-        )
-    row = MeterReplacement(
-        meter_id=meter.id,
-        ts=ts,
+    row = readings.add_replacement(
+        meter,
+        ts=body.ts.astimezone(dt.UTC).replace(tzinfo=None),
         old_final=body.old_final,
         new_initial=body.new_initial,
         note=body.note,
-        created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        created_by=store.principal.user_id if store.principal.user_id > 0 else None,
     )
-    store.session.add(row)
-    store.session.flush()
     return {
         "id": row.id,
         "meter_id": meter.id,
@@ -508,15 +456,6 @@ def add_replacement(meter_id: PathId, body: s.ReplacementIn, store: ScopedStore)
 
 
 # --- quarantine ----------------------------------------------------------------------------
-
-
-def _quarantine_scope(store: Store) -> Any:
-    """Rows of organisations the caller can read, plus those the caller sent."""
-    condition = store._where(Action.READ)  # the store's own scoping rule
-    mine = QuarantinedReading.submitted_by == store.principal.user_id
-    if condition is None:
-        return None
-    return or_(and_(QuarantinedReading.org_id.is_not(None), condition), mine)
 
 
 def _quarantine_out(row: QuarantinedReading) -> dict[str, Any]:
@@ -537,28 +476,9 @@ def _quarantine_out(row: QuarantinedReading) -> dict[str, Any]:
     }
 
 
-def _get_quarantined(store: Store, qid: int, action: Action) -> QuarantinedReading:
-    row = store.session.get(QuarantinedReading, qid)
-    if row is None:
-        raise NotFoundError(f"quarantined reading {qid} not found", field="id")
-    mine = row.submitted_by is not None and row.submitted_by == store.principal.user_id
-    org = store.session.get(Organization, row.org_id) if row.org_id else None
-    if org is not None:
-        if not (mine or store.principal.allows(Action.READ, org.path)):
-            raise NotFoundError(f"quarantined reading {qid} not found", field="id")
-        # The sender's own rows follow the sender's current roles like any other.
-        if not store.principal.allows(action, org.path):
-            raise PermissionDeniedError(f"your roles on {org.code} do not allow this", field=None)
-    elif not (mine or store.principal.is_platform_admin):
-        raise NotFoundError(f"quarantined reading {qid} not found", field="id")
-    elif not store.principal.scope_allows(action):
-        raise PermissionDeniedError("this token's scopes do not allow writing", field=None)
-    return row
-
-
 @router.get("/quarantine", response_model=s.Page[s.QuarantineOut], tags=["readings"])
 def list_quarantine(
-    store: ScopedStore,
+    readings: ScopedReadings,
     status: Annotated[Literal["open", "reprocessed", "discarded"] | None, Query()] = "open",
     meter_id: OptId = None,
     org_id: OptId = None,
@@ -567,83 +487,40 @@ def list_quarantine(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Readings refused by a check, with the field and the reason, newest first."""
-    stmt = select(QuarantinedReading).outerjoin(
-        Organization, Organization.id == QuarantinedReading.org_id
+    """Readings refused by a check, with the field and the reason, newest first.
+
+    Listed are those of organisations the caller can read, and those the caller sent.
+    """
+    rows, total = readings.list_quarantine(
+        status=status,
+        meter_id=meter_id,
+        org_id=org_id,
+        job_id=job_id,
+        reason=reason,
+        limit=limit,
+        offset=offset,
     )
-    scope = _quarantine_scope(store)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    for column, value in (
-        (QuarantinedReading.status, status),
-        (QuarantinedReading.meter_id, meter_id),
-        (QuarantinedReading.org_id, org_id),
-        (QuarantinedReading.job_id, job_id),
-        (QuarantinedReading.reason, reason),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    total = store.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = store.session.scalars(
-        stmt.order_by(QuarantinedReading.id.desc()).limit(limit).offset(offset)
-    ).all()
     return _page([_quarantine_out(r) for r in rows], total, limit, offset)
 
 
 @router.patch("/quarantine/{qid}", response_model=s.QuarantineOut, tags=["readings"])
-def correct_quarantined(qid: PathId, body: s.QuarantinePatch, store: ScopedStore) -> dict[str, Any]:
+def correct_quarantined(
+    qid: PathId, body: s.QuarantinePatch, readings: ScopedReadings
+) -> dict[str, Any]:
     """Correct a quarantined reading (meter, ts, value, unit) before re-processing it."""
-    row = _get_quarantined(store, qid, Action.WRITE_ACTIVITY)
-    if row.status != "open":
-        raise InputError(
-            f"the reading is {row.status}; only open ones can be corrected", field="id"
-        )
-    row.raw = {**row.raw, **body.model_dump(exclude_unset=True)}
-    store.session.flush()
-    return _quarantine_out(row)
+    return _quarantine_out(readings.correct_quarantined(qid, body.model_dump(exclude_unset=True)))
 
 
 @router.post("/quarantine/{qid}/reprocess", response_model=s.ReprocessOut, tags=["readings"])
-def reprocess(qid: PathId, store: ScopedStore, state: State) -> dict[str, Any]:
+def reprocess(qid: PathId, readings: ScopedReadings, state: State) -> dict[str, Any]:
     """Send a quarantined reading through the checks again.
 
     If it passes, it is stored and the row is marked ``reprocessed``; if not, the row stays
     open with the new reason (no second row is made).
     """
-    row = _get_quarantined(store, qid, Action.WRITE_ACTIVITY)
-    if row.status != "open":
-        raise InputError(
-            f"the reading is {row.status}; only open ones can be re-processed", field="id"
-        )
-    raw = row.raw
-    reading = RawReading(
-        str(raw.get("meter", "")), raw.get("ts"), raw.get("value"), raw.get("unit"), row.ref
-    )
-    writer = ReadingsWriter(store.session)
-    result = writer.ingest(
-        [reading],
-        resolve=store.meter_resolver(),
-        now=dt.datetime.now(dt.UTC),
-        channel=Channel(row.channel),
-        user_id=store.principal.user_id if store.principal.user_id > 0 else None,
-        org_id=row.org_id,
-        job_id=row.job_id,
-    )
-    if result.quarantined:
-        # The checks wrote a fresh row; keep the original (with its history) instead.
-        fresh = store.session.get(QuarantinedReading, result.quarantine_ids[0])
-        assert fresh is not None
-        row.reason, row.field, row.message = fresh.reason, fresh.field, fresh.message
-        row.meter_id = fresh.meter_id or row.meter_id
-        row.org_id = fresh.org_id if fresh.org_id is not None else row.org_id
-        store.session.delete(fresh)
-    else:
-        row.status = "reprocessed"
-        row.resolved_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        row.resolved_by = store.principal.user_id if store.principal.user_id > 0 else None
-        if result.months and state.syncer is not None:
-            state.syncer.poke()
-    store.session.flush()
+    row, result = readings.reprocess(qid, now=dt.datetime.now(dt.UTC))
+    if not result.quarantined and result.months and state.syncer is not None:
+        state.syncer.poke()
     return {
         "quarantine": _quarantine_out(row),
         "stored": result.stored,
@@ -653,16 +530,9 @@ def reprocess(qid: PathId, store: ScopedStore, state: State) -> dict[str, Any]:
 
 
 @router.post("/quarantine/{qid}/discard", response_model=s.QuarantineOut, tags=["readings"])
-def discard(qid: PathId, store: ScopedStore) -> dict[str, Any]:
+def discard(qid: PathId, readings: ScopedReadings) -> dict[str, Any]:
     """Give up on a quarantined reading (it stays listed as ``discarded``)."""
-    row = _get_quarantined(store, qid, Action.WRITE_ACTIVITY)
-    if row.status != "open":
-        raise InputError(f"the reading is already {row.status}", field="id")
-    row.status = "discarded"
-    row.resolved_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    row.resolved_by = store.principal.user_id if store.principal.user_id > 0 else None
-    store.session.flush()
-    return _quarantine_out(row)
+    return _quarantine_out(readings.discard(qid, now=dt.datetime.now(dt.UTC)))
 
 
 # --- quality -------------------------------------------------------------------------------
@@ -671,65 +541,50 @@ def discard(qid: PathId, store: ScopedStore) -> dict[str, Any]:
 @router.get("/quality/daily", response_model=s.DailyQualityOut, tags=["readings"])
 def daily_quality(
     store: ScopedStore,
+    readings: ScopedReadings,
     org_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
     date: Annotated[dt.date, Query(description="Local day (Asia/Shanghai)")],
 ) -> dict[str, Any]:
-    """GB/T 37947 data quality of a day, per meter of an organisation's subtree and in all.
+    """GB/T 37947 data quality of a day, per active meter of an organisation's subtree and in all.
 
     Completeness is readings received over readings expected (≥ 90 % passes); gaps, spikes,
-    counter problems and quarantined rows are counted; a meter silent for more than an hour
-    at the time of asking is stale.
+    counter problems and open quarantined readings are counted; a meter silent for more than
+    an hour at the time of asking is stale.
+
+    A quarantined reading counts on the local day of its own timestamp (``raw.ts``, read
+    like an incoming one; a file import's ``timezone`` places one written without a zone), as
+    a stored reading would. It counts on the day it was received only when the timestamp is
+    what was refused (field ``ts``: unreadable, no zone, in the future, before 2000), or when
+    it cannot be read, has no zone or is later than its receipt (a row refused for its meter
+    before the timestamp was checked).
     """
     org = store.get_org(org_id)
     if not dt.date(2000, 1, 1) <= date <= dt.date(2100, 1, 1):
         raise InputError("must be between 2000 and 2100", field="date")
     day_lo_us = to_us(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)) - LOCAL_OFFSET_US
-    day_hi_us = day_lo_us + DAY_US
-    lo, hi = us_to_naive(day_lo_us), us_to_naive(day_hi_us)
-    meters = store.session.scalars(
-        select(Meter)
-        .join(Organization, Organization.id == Meter.org_id)
-        .where(Organization.path.like(org.path + "%"), Meter.active.is_(True))
-        .order_by(Meter.code)
-    ).all()
+    lo, hi = us_to_naive(day_lo_us), us_to_naive(day_lo_us + DAY_US)
     now_us = to_us(dt.datetime.now(dt.UTC))
     out = []
-    for meter in meters:
-        rows = store.session.execute(
-            select(Reading.ts, Reading.value, Reading.flags)
-            .where(Reading.meter_id == meter.id, Reading.ts > lo, Reading.ts <= hi)
-            .order_by(Reading.ts)
-        ).all()
-        last = store.session.scalar(
-            select(func.max(Reading.ts)).where(Reading.meter_id == meter.id)
-        )
-        quarantined = (
-            store.session.scalar(
-                select(func.count())
-                .select_from(QuarantinedReading)
-                .where(
-                    QuarantinedReading.meter_id == meter.id,
-                    QuarantinedReading.status == "open",
-                    QuarantinedReading.received_at > lo,
-                    QuarantinedReading.received_at <= hi,
-                )
-            )
-            or 0
-        )
+    for day in readings.meter_days(org, lo, hi):
         quality = day_quality(
-            np.asarray([naive_to_us(r[0]) for r in rows], np.int64),
-            np.asarray([r[1] for r in rows], np.float64),
-            np.asarray([r[2] for r in rows], np.int64),
-            interval_s=meter.interval_s,
+            day.ts_us,
+            day.values,
+            day.flags,
+            interval_s=day.meter.interval_s,
             day_start_us=day_lo_us,
-            last_us=naive_to_us(last) if last is not None else None,
+            last_us=day.last_us,
             now_us=now_us,
+        )
+        quarantined = sum(
+            1
+            for q in day.quarantined
+            if quarantine_day(q.ts, q.field, q.received_us, q.zone) == date
         )
         out.append(
             {
-                "meter_id": meter.id,
-                "code": meter.code,
-                "unit": meter.unit,
+                "meter_id": day.meter.id,
+                "code": day.meter.code,
+                "unit": day.meter.unit,
                 "quarantined": quarantined,
                 **quality,
             }
@@ -749,6 +604,7 @@ def daily_quality(
 @router.get("/quality/monthly", response_model=s.MonthlyQualityOut, tags=["readings"])
 def monthly_quality(
     store: ScopedStore,
+    readings: ScopedReadings,
     org_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
     month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2025-03"])],
 ) -> dict[str, Any]:
@@ -763,37 +619,18 @@ def monthly_quality(
         raise InputError("must be between 2000 and 2100", field="month")
     lo = us_to_naive(month_start_us(year, mon))
     hi = us_to_naive(month_start_us(year + (mon == 12), mon % 12 + 1))
-    meters = store.session.scalars(
-        select(Meter)
-        .join(Organization, Organization.id == Meter.org_id)
-        .where(Organization.path.like(org.path + "%"))
-        .order_by(Meter.code)
-    ).all()
-    items = []
-    for meter in meters:
-        days = store.session.execute(
-            select(func.sum(MeterRollup.value), func.count()).where(
-                MeterRollup.meter_id == meter.id,
-                MeterRollup.resolution == "day",
-                MeterRollup.bucket >= lo,
-                MeterRollup.bucket < hi,
-            )
-        ).one()
-        entry = store.session.scalars(
-            select(MeterMonthly).where(
-                MeterMonthly.meter_id == meter.id, MeterMonthly.month == dt.date(year, mon, 1)
-            )
-        ).first()
-        reference = entry.value if entry is not None else None
-        items.append(
-            {
-                "meter_id": meter.id,
-                "code": meter.code,
-                "unit": meter.unit,
-                "days_with_data": int(days[1] or 0),
-                **month_consistency(float(days[0] or 0.0), reference),
-            }
+    items = [
+        {
+            "meter_id": meter.id,
+            "code": meter.code,
+            "unit": meter.unit,
+            "days_with_data": days,
+            **month_consistency(daily_total, reference),
+        }
+        for meter, daily_total, days, reference in readings.month_days(
+            org, lo, hi, dt.date(year, mon, 1)
         )
+    ]
     return {"org_id": org.id, "month": month, "threshold": 0.05, "items": items}
 
 
@@ -816,7 +653,8 @@ async def upload(
     """Import a file of readings as a job; follow it at ``GET /api/v1/jobs/{id}``.
 
     The file is checked whole first (encoding, columns); then its rows are stored in chunks
-    and the job's ``done``/``total`` show the progress.
+    and the job's ``done``/``total`` show the progress. The file is kept only until the job
+    ends, done or failed.
     """
     org = store.get_org(org_id, Action.WRITE_ACTIVITY, field="org_id")
     try:
@@ -837,26 +675,29 @@ async def upload(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{uuid.uuid4().hex}.{suffix}"
     size = 0
-    with path.open("wb") as out:
-        while chunk := await file.read(1 << 20):
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                out.close()
-                path.unlink(missing_ok=True)
-                raise PayloadTooLargeError(
-                    f"the file exceeds {MAX_UPLOAD_BYTES} bytes", field="file"
-                )
-            out.write(chunk)
-    job = create_import_job(
-        store.session,
-        path=path,
-        filename=name,
-        options=options,
-        user_id=store.principal.user_id if store.principal.user_id > 0 else None,
-        org_id=org.id,
-    )
-    job_id = job.id
-    store.session.commit()
+    try:
+        with path.open("wb") as out:
+            while chunk := await file.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise PayloadTooLargeError(
+                        f"the file exceeds {MAX_UPLOAD_BYTES} bytes", field="file"
+                    )
+                out.write(chunk)
+        job = create_import_job(
+            store.session,
+            path=path,
+            filename=name,
+            options=options,
+            user_id=store.principal.user_id if store.principal.user_id > 0 else None,
+            org_id=org.id,
+        )
+        job_id = job.id
+        store.session.commit()
+    except BaseException:
+        # No job will ever read it (too large, the client went away, the database failed).
+        remove_upload(path)
+        raise
     if state.jobs is not None:
         syncer = state.syncer
         state.jobs.submit_import(
@@ -884,16 +725,13 @@ def _job_out(job: Job) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}", response_model=s.JobOut, tags=["readings"])
-def get_job(job_id: PathId, store: ScopedStore) -> dict[str, Any]:
-    """A job's progress (``done`` of ``total`` rows) and, when finished, its result."""
-    job = store.session.get(Job, job_id)
-    if job is None:
-        raise NotFoundError(f"job {job_id} not found", field="id")
-    org = store.session.get(Organization, job.org_id) if job.org_id else None
-    mine = job.created_by is not None and job.created_by == store.principal.user_id
-    if not mine and (org is None or not store.principal.allows(Action.READ, org.path)):
-        raise NotFoundError(f"job {job_id} not found", field="id")
-    return _job_out(job)
+def get_job(job_id: PathId, readings: ScopedReadings) -> dict[str, Any]:
+    """A job's progress (``done`` of ``total`` rows) and, when finished, its result.
+
+    The job's creator and readers of its organisation see it. An uploaded file is deleted
+    when its job ends, done or failed.
+    """
+    return _job_out(readings.get_job(job_id))
 
 
 __all__ = ["SYSTEM", "router"]

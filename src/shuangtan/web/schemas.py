@@ -7,6 +7,7 @@ numbers); outputs say their units in field names (``co2e_t``, ``energy_tce``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -18,6 +19,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
 
 from shuangtan.domain.platform import SECTORS, Carrier, Category, MeterKind, OrgKind, Role
@@ -644,6 +646,33 @@ class ReadingsIn(BaseModel):
     readings: list[ReadingIn]
 
 
+#: Where the OpenAPI document keeps its schemas.
+COMPONENTS_REF = "#/components/schemas/{model}"
+#: Bodies a handler reads itself (so FastAPI does not see them), documented through the
+#: route's ``openapi_extra`` with :func:`component_ref`: the app adds them to the components.
+EXTRA_COMPONENTS: tuple[type[BaseModel], ...] = (ReadingsIn,)
+
+
+def component_ref(model: type[BaseModel]) -> dict[str, str]:
+    """A reference to ``model``'s schema among the OpenAPI document's components."""
+    return {"$ref": COMPONENTS_REF.format(model=model.__name__)}
+
+
+def add_components(document: dict[str, Any], models: Sequence[type[BaseModel]]) -> None:
+    """Add the request schemas of ``models`` (and of the models they use) to the components.
+
+    Raises
+    ------
+    ValueError
+        A component of the same name but another schema is already there.
+    """
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template=COMPONENTS_REF)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in top.get("$defs", {}).items():
+        if schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"two different schemas are named {name!r} in the OpenAPI document")
+
+
 class QuarantineRef(BaseModel):
     """A refused reading, as reported in an ingestion answer."""
 
@@ -795,7 +824,10 @@ class MeterDayQuality(BaseModel):
     meter_id: int
     code: str
     unit: str
-    quarantined: int
+    quarantined: int = Field(
+        description="Open quarantined readings of the day: by their own timestamp, or by the "
+        "day they were received when the timestamp is what was refused"
+    )
     expected: int
     received: int
     completeness: float
