@@ -32,24 +32,38 @@ __all__ = ["MqttIngest", "decode_message"]
 PAYLOAD_KEPT = 2000
 
 
-def decode_message(message: Message) -> tuple[str | None, list[RawReading], Rejected | None]:
-    """The organisation code and readings of a message, or why it cannot be read."""
+def decode_message(message: Message) -> tuple[str | None, list[RawReading], list[Rejected]]:
+    """The organisation code and readings of a message, and what cannot be read.
+
+    A payload that cannot be read at all (not JSON, not ``{"readings": [...]}``, a bad topic)
+    is one refusal with no readings; an element of ``readings`` that is not an object is a
+    refusal of its own, beside the readable ones.
+    """
     ref = f"{message.topic}#{message.mid}"
     try:
         org_code, meter_code = parse_topic(message.topic)
     except InputError as exc:
-        return None, [], _malformed(message, ref, "topic", exc.message)
+        return None, [], [_malformed(message, ref, "topic", exc.message)]
     try:
         document = orjson.loads(message.payload)
     except orjson.JSONDecodeError as exc:
-        return org_code, [], _malformed(message, ref, "$", f"the payload is not JSON: {exc}")
+        return org_code, [], [_malformed(message, ref, "$", f"the payload is not JSON: {exc}")]
     if not isinstance(document, dict) or not isinstance(document.get("readings"), list):
-        return org_code, [], _malformed(message, ref, "$", 'must be {"readings": [...]}')
+        return org_code, [], [_malformed(message, ref, "$", 'must be {"readings": [...]}')]
     raws: list[RawReading] = []
+    refused: list[Rejected] = []
     # Once per reading: exact type tests and no calls in the common case.
     for i, item in enumerate(document["readings"]):
         if type(item) is not dict:
-            raws.append(RawReading(meter_code or "", None, None, None, f"{ref}[{i}]"))
+            refused.append(
+                Rejected(
+                    f"{ref}[{i}]",
+                    Reason.MALFORMED,
+                    "$",
+                    "must be an object {meter, ts, value}",
+                    {"topic": message.topic, "item": _cut(orjson.dumps(item))},
+                )
+            )
             continue
         meter = meter_code if meter_code is not None else item.get("meter")
         if type(meter) is not str:
@@ -64,7 +78,7 @@ def decode_message(message: Message) -> tuple[str | None, list[RawReading], Reje
                 f"{ref}[{i}]",
             )
         )
-    return org_code, raws, None
+    return org_code, raws, refused
 
 
 def _refuse_all(refused: Rejected) -> Callable[[str], MeterInfo | Rejected]:
@@ -74,10 +88,18 @@ def _refuse_all(refused: Rejected) -> Callable[[str], MeterInfo | Rejected]:
     return resolve
 
 
+def _cut(payload: bytes) -> str:
+    """At most :data:`PAYLOAD_KEPT` characters of a payload, as text."""
+    return payload[: PAYLOAD_KEPT * 4].decode("utf-8", "replace")[:PAYLOAD_KEPT]
+
+
 def _malformed(message: Message, ref: str, fieldname: str, why: str) -> Rejected:
-    text = message.payload[: PAYLOAD_KEPT * 4].decode("utf-8", "replace")[:PAYLOAD_KEPT]
     return Rejected(
-        ref, Reason.MALFORMED, fieldname, why, {"topic": message.topic, "payload": text}
+        ref,
+        Reason.MALFORMED,
+        fieldname,
+        why,
+        {"topic": message.topic, "payload": _cut(message.payload)},
     )
 
 
@@ -108,10 +130,9 @@ class MqttIngest:
         by_org: dict[str, list[RawReading]] = {}
         unreadable: list[tuple[str | None, Rejected]] = []
         for message in messages:
-            org_code, raws, rejected = decode_message(message)
-            if rejected is not None:
-                unreadable.append((org_code, rejected))
-            elif org_code is not None:
+            org_code, raws, refused = decode_message(message)
+            unreadable.extend((org_code, rejected) for rejected in refused)
+            if raws and org_code is not None:
                 by_org.setdefault(org_code, []).extend(raws)
         batch_result = IngestResult()
         with self.sessions() as session:
@@ -129,10 +150,10 @@ class MqttIngest:
                 org = orgs.get(org_code)
                 resolve: Callable[[str], MeterInfo | Rejected]
                 if org is None:
-                    refused = Rejected(
+                    no_org = Rejected(
                         "", Reason.UNKNOWN_METER, "meter", f"no organisation {org_code!r} (topic)"
                     )
-                    resolve = _refuse_all(refused)
+                    resolve = _refuse_all(no_org)
                 else:
                     resolve = store.meter_resolver(within=org)
                 result = writer.ingest(
@@ -143,18 +164,15 @@ class MqttIngest:
                     org_id=org.id if org is not None else None,
                 )
                 batch_result.add(result)
-            if unreadable:
-                for org_code, rejected in unreadable:
-                    org = orgs.get(org_code) if org_code else None
-                    writer.quarantine(
-                        [rejected],
-                        channel=Channel.MQTT,
-                        user_id=None,
-                        org_id=org.id if org is not None else None,
-                        job_id=None,
-                        now=now,
-                    )
-                batch_result.quarantined += len(unreadable)
+            by_org_id: dict[int | None, list[Rejected]] = {}
+            for org_code, rejected in unreadable:
+                org = orgs.get(org_code) if org_code else None
+                by_org_id.setdefault(org.id if org is not None else None, []).append(rejected)
+            for org_id, refused in by_org_id.items():
+                writer.quarantine(
+                    refused, channel=Channel.MQTT, user_id=None, org_id=org_id, job_id=None, now=now
+                )
+            batch_result.quarantined += len(unreadable)
             session.commit()
         self.total.add(batch_result)
         self.batches += 1
