@@ -159,6 +159,22 @@ def test_topics_round_trip() -> None:
     )
 
 
+def test_topic_filters_of_chosen_organisations() -> None:
+    assert topic_filters("g", orgs=["A1", "B-2"]) == (
+        "$share/g/shuangtan/v1/A1/readings",
+        "$share/g/shuangtan/v1/A1/+/readings",
+        "$share/g/shuangtan/v1/B-2/readings",
+        "$share/g/shuangtan/v1/B-2/+/readings",
+    )
+    assert topic_filters("g", shared=False, orgs=["A1"]) == (
+        "shuangtan/v1/A1/readings",
+        "shuangtan/v1/A1/+/readings",
+    )
+    for bad in ("+", "a/b", "#", ""):
+        with pytest.raises(InputError, match="org code"):
+            topic_filters("g", orgs=[bad])
+
+
 @pytest.mark.parametrize(
     ("org", "meter"),
     [("", None), ("a/b", None), ("a+", None), ("#", None), ("park", "m/1"), ("park", "m#"),

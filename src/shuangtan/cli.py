@@ -641,6 +641,14 @@ def ingest_mqtt(
     ] = "shuangtan-ingest-1",
     group: Annotated[str, typer.Option(help="Shared-subscription group.")] = "shuangtan-ingest",
     shared: Annotated[bool, typer.Option("--shared/--no-shared")] = True,
+    org: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--org",
+            help="Only this organisation's topics (repeatable); give workers disjoint sets to "
+            "scale out with whole meter streams each.",
+        ),
+    ] = None,
     max_messages: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
 ) -> None:
     """Subscribe to shuangtan/v1/+/readings and shuangtan/v1/+/+/readings; store readings.
@@ -662,6 +670,13 @@ def ingest_mqtt(
     from shuangtan.services.calculation import default_library
 
     host, port = _broker(broker)
+    from shuangtan.adapters.mqtt import topic_filters
+
+    try:
+        topic_filters(group, shared=shared, orgs=org or ())
+    except ShuangtanError as exc:
+        option = "--group" if exc.message.startswith("group") else "--org"
+        raise _fail(f"{option}: {exc.message}") from None
     settings, engine = _database()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     sessions = sessionmaker(engine, expire_on_commit=False)
@@ -674,6 +689,7 @@ def ingest_mqtt(
         client_id=client_id,
         group=group,
         shared=shared,
+        orgs=org or (),
         max_messages=max_messages,
     )
     stop = threading.Event()

@@ -151,8 +151,10 @@ def parse_topic(topic: str) -> tuple[str, str | None]:
     )
 
 
-def topic_filters(group: str = "shuangtan-ingest", *, shared: bool = True) -> tuple[str, str]:
-    """The two subscriptions of an ingest worker.
+def topic_filters(
+    group: str = "shuangtan-ingest", *, shared: bool = True, orgs: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The subscriptions of an ingest worker.
 
     Parameters
     ----------
@@ -160,18 +162,25 @@ def topic_filters(group: str = "shuangtan-ingest", *, shared: bool = True) -> tu
         Shared-subscription group: the members of one group split the messages between them.
     shared : bool
         ``False`` for plain subscriptions (every worker gets every message).
+    orgs : sequence of str
+        Organisation codes to take readings of; empty for all. Workers given disjoint
+        organisations each see whole meter streams (see docs/platform/mqtt.md, scaling out).
 
     Returns
     -------
     tuple of str
         ``$share/<group>/shuangtan/v1/+/readings`` and ``$share/<group>/shuangtan/v1/+/+/readings``
-        (without the ``$share/<group>/`` prefix when not shared).
+        (without the ``$share/<group>/`` prefix when not shared), or the two filters of each
+        organisation in ``orgs`` with ``+`` replaced by its code.
     """
-    plain = (f"{TOPIC_ROOT}/+/{_LEAF}", f"{TOPIC_ROOT}/+/+/{_LEAF}")
+    for org in orgs:
+        _check_code(org, "org")
+    levels = [(f"{org}", f"{org}/+") for org in orgs] or [("+", "+/+")]
+    plain = tuple(f"{TOPIC_ROOT}/{level}/{_LEAF}" for pair in levels for level in pair)
     if not shared:
         return plain
     _check_code(group, "group")
-    return (f"$share/{group}/{plain[0]}", f"$share/{group}/{plain[1]}")
+    return tuple(f"$share/{group}/{f}" for f in plain)
 
 
 # --- the ingest worker -----------------------------------------------------------------------
@@ -294,6 +303,8 @@ class IngestWorker:
     shared : bool
         Subscribe ``$share/<group>/…`` (the members of the group split the messages) or the
         plain filters (every worker gets every message).
+    orgs : sequence of str
+        Only these organisations' topics (see :func:`topic_filters`); empty for all.
     max_messages : int
         Largest batch. Keep it at most ``receive_maximum``: the broker sends no more than that
         many unacknowledged messages.
@@ -338,6 +349,7 @@ class IngestWorker:
         client_id: str,
         group: str = "shuangtan-ingest",
         shared: bool = True,
+        orgs: Sequence[str] = (),
         max_messages: int = 500,
         max_wait_s: float = 0.2,
         receive_maximum: int = 1000,
@@ -361,7 +373,7 @@ class IngestWorker:
         self.port = port
         self.handle = handle
         self.client_id = client_id
-        self.filters = topic_filters(group, shared=shared)
+        self.filters = topic_filters(group, shared=shared, orgs=orgs)
         self.max_messages = max_messages
         self.max_wait_s = max_wait_s
         self.receive_maximum = receive_maximum
