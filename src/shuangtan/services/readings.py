@@ -503,7 +503,13 @@ def parse_readings(
         stamps.append(ts_us)
         values.append(number)
         refs.append(raw.ref)
-    return _dedupe(ids, stamps, values, refs), rejected
+    batch = dedupe(
+        np.asarray(ids, np.int64),
+        np.asarray(stamps, np.int64),
+        np.asarray(values, np.float64),
+        refs,
+    )
+    return batch, rejected
 
 
 def _unit_ratio(unit: str, meter_unit: str) -> float | str:
@@ -515,10 +521,19 @@ def _unit_ratio(unit: str, meter_unit: str) -> float | str:
         return f"{unit} cannot be converted to the meter's unit {meter_unit}"
 
 
-def _dedupe(ids: list[int], stamps: list[int], values: list[float], refs: list[str]) -> Batch:
-    meter_id = np.asarray(ids, np.int64)
-    ts_us = np.asarray(stamps, np.int64)
-    raw = np.asarray(values, np.float64)
+def dedupe(meter_id: I64, ts_us: I64, raw: F64, refs: Sequence[str]) -> Batch:
+    """Readings in arrival order → a :class:`Batch`: sorted by (meter, ts), one per key.
+
+    Of repeats of a key the last one wins; the earlier ones count as repeats if equal, or
+    as superseded (recorded as a change) if not.
+
+    Parameters
+    ----------
+    meter_id, ts_us, raw : numpy.ndarray
+        Meter ids, timestamps [µs UTC] and values [meter unit], in arrival order.
+    refs : sequence of str
+        Where each came from.
+    """
     # Stable sort by (meter, ts) keeps arrival order among repeats: the last one wins.
     order = np.lexsort((np.arange(len(meter_id)), ts_us, meter_id))
     meter_id, ts_us, raw = meter_id[order], ts_us[order], raw[order]
@@ -662,10 +677,15 @@ def plan_batch(
     # depends on a reading not loaded): never re-planned.
     first_of_meter = np.r_[True, meter_id[1:] != meter_id[:-1]]
     context = first_of_meter & ~is_new & (ts_us < _batch_start(meter_id, batch))
+    # Written: new keys, and stored rows whose raw value, interval or flags now differ; a
+    # duplicate too when the batch changed its interval (a gap before it filled in the batch).
     changed = (
         alive
         & ~context
-        & ((is_new & ~duplicate) | (~is_new & ((value != old_value) | (flags != old_flags))))
+        & (
+            (is_new & ~was_stored)
+            | (was_stored & ((raw != old_raw) | (value != old_value) | (flags != old_flags)))
+        )
     )
     inserted = alive & is_new & ~was_stored
     rows = np.flatnonzero(changed)

@@ -36,6 +36,7 @@ from shuangtan.services.readings import (
     MeterInfo,
     Plan,
     Replacement,
+    dedupe,
     month_start_us,
     parse_readings,
     plan_batch,
@@ -233,11 +234,10 @@ class ReadingsWriter:
         The values still go through deduplication, counters and rollups; only the per-row
         checks of :func:`parse_readings` are skipped.
         """
-        order = np.lexsort((ts_us, meter_id))
-        batch = Batch(
-            meter_id[order].astype(np.int64),
-            ts_us[order].astype(np.int64),
-            raw[order].astype(np.float64),
+        batch = dedupe(
+            meter_id.astype(np.int64),
+            ts_us.astype(np.int64),
+            raw.astype(np.float64),
             [""] * len(meter_id),
         )
         result = self._store(batch, channel, None, now)
