@@ -63,3 +63,17 @@ def test_overlapping_threads_restore_when_the_last_leaves() -> None:
         t.join(5)
     assert gc.isenabled()
     assert seen.count(True) <= 1  # the first to leave still sees it paused
+
+
+def test_overlapping_batches_still_collect_now_and_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shuangtan.adapters import gcpause
+
+    gc.enable()
+    monkeypatch.setattr(gcpause, "MAX_PAUSE_S", 0.0)
+    collected: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(1) or 0)
+    with gc_paused():
+        with gc_paused():
+            pass  # ends while the outer still runs, past the longest pause
+        assert collected == [1] and not gc.isenabled()
+    assert gc.isenabled()

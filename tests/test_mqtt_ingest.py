@@ -174,3 +174,46 @@ def test_decode_keeps_references_and_types() -> None:
     assert (org, refused) == ("A1-F1", [])
     assert raws[0].meter == "7" and raws[0].unit is None and raws[0].ref.endswith("#42[0]")
     assert raws[1].meter == ""  # a boolean is not a meter reference
+
+
+def test_a_message_that_always_fails_is_quarantined_not_retried_for_ever(
+    db: Database, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the database answering, a message no check foresaw failing is stored alone, tried
+    three times, then quarantined whole with the error; the other messages are stored."""
+    import shuangtan.adapters.mqtt_ingest as mqtt_ingest
+
+    real = mqtt_ingest.decode_message
+
+    def decode(message: Message) -> Any:
+        if message.mid == 2:
+            raise RuntimeError("unforeseen")
+        return real(message)
+
+    monkeypatch.setattr(mqtt_ingest, "decode_message", decode)
+    good = [{"meter": "A1-S-EL-M", "ts": at(k), "value": 1.0} for k in (1, 2)]
+    ingest = handle(db)
+    ingest(
+        [
+            message(ORG_TOPIC, {"readings": good[:1]}, 1),
+            message(ORG_TOPIC, {"readings": good[1:]}, 2),
+        ]
+    )
+    assert stored(db) == 1
+    (row,) = quarantined(db)
+    assert (row.reason, row.org_id) == ("malformed", world.org["A1-F1"])
+    assert "RuntimeError: unforeseen" in row.message
+
+
+def test_odd_references_and_nul_are_refused_not_crashes(db: Database, world: World) -> None:
+    """'²' passes str.isdigit but is no id; NUL cannot go into PostgreSQL text."""
+    handle(db)(
+        [
+            message(ORG_TOPIC, {"readings": [{"meter": "²", "ts": at(1), "value": 1.0}]}, 1),
+            message(ORG_TOPIC, {"readings": [{"meter": "A1\u0000", "ts": at(1), "value": 1}]}, 2),
+            message(ORG_TOPIC, b"\x00\x01binary", 3),
+        ]
+    )
+    assert stored(db) == 0
+    reasons = sorted(r.reason for r in quarantined(db))
+    assert reasons == ["malformed", "malformed", "unknown_meter"]

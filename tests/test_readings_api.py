@@ -848,10 +848,18 @@ def test_uploads_are_deleted_when_their_job_ends(
     good = f"meter,ts,value\nA1-S-EL-M,{at('2025-03-01', 1)},1.0\n".encode()
     job = upload(api, world, good)
     assert wait_for_job(api, world, job["id"])["status"] == "done"
-    assert uploads(api) == []
+    assert uploads_gone(api)
     job = upload(api, world, "meter,ts,value\n表,1,2\n".encode("gbk"), encoding="utf-8")
     assert wait_for_job(api, world, job["id"])["status"] == "failed"
-    assert uploads(api) == []
+    assert uploads_gone(api)
+
+
+def uploads_gone(api: TestClient) -> bool:
+    """The upload directory empties (the file goes just after the job's end is recorded)."""
+    deadline = time.monotonic() + 5
+    while uploads(api) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return uploads(api) == []
 
 
 def test_a_failure_to_delete_an_upload_is_logged_not_raised(
@@ -930,6 +938,9 @@ def test_stopping_the_app_stops_its_threads(db: Database, world: World, tmp_path
                 assert wait_for_job(client, world, job["id"])["status"] == "done"
                 names = {t.name for t in threading.enumerate()}
                 assert any(n.startswith("shuangtan-job") for n in names), names
+                # The sync is alive too (a stopped app's syncer is made anew on the next start).
+                syncer = app.state.shuangtan.syncer
+                assert syncer is not None and not syncer.closed
             deadline = time.monotonic() + 5
             for thread in set(threading.enumerate()) - before:
                 thread.join(max(0.0, deadline - time.monotonic()))

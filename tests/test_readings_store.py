@@ -283,3 +283,15 @@ def test_a_failing_sync_pass_tries_again_by_itself(library: Any) -> None:
     syncer.poke()  # closed: schedules nothing
     time.sleep(0.2)
     assert len(attempts) == 3
+
+
+def test_a_value_too_large_once_multiplied_is_refused(db: Database, world: World) -> None:
+    """1e308 is finite, but × the multiplier it is not: it would make the rollups NaN."""
+    meter = world.meter["B1-S-COAL"]
+    with Session(db.engine) as session:
+        session.execute(text("UPDATE meters SET multiplier = 2 WHERE id = :m"), {"m": meter})
+        session.commit()
+    result = ingest(db, [RawReading("B1-S-COAL-M", stamp(1, 15), 1e308)])
+    assert (result.stored, result.quarantined) == (0, 1)
+    assert result.rejected[0].reason.value == "bad_value"
+    assert "too large" in result.rejected[0].message

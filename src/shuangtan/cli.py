@@ -312,12 +312,17 @@ def demo_load(
         _demo_welcome(session, console, DEMO_PASSWORD)
 
 
+def _digits(text: str) -> bool:
+    # ASCII digits only: str.isdigit also accepts '²', which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def _months(text: str) -> list[int]:
     """``1-12``, ``3`` or ``1,2,7`` → the months, or a clear error naming --months."""
     chosen: set[int] = set()
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
+        if not _digits(low) or (dash and not _digits(high)):
             raise _fail(f"--months: {text!r} is not a month list such as 1-12 or 1,2,7")
         first, last = int(low), int(high) if dash else int(low)
         if not 1 <= first <= last <= 12:
@@ -628,7 +633,7 @@ def main() -> None:
 
 def _broker(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not _digits(port) or not 0 < int(port) < 65536:
         raise _fail(f"--broker: {value!r} is not HOST:PORT (e.g. 127.0.0.1:1883)")
     return host, int(port)
 

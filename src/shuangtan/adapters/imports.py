@@ -186,10 +186,11 @@ def run_import(
     total_result = IngestResult()
 
     def end(status: str, error: str | None) -> None:
-        # The file goes first: a client that sees the job ended finds it gone.
+        # The end is recorded first; the upload goes only once it is (if the database is away,
+        # the job stays 'running' with its file, never 'running' without it).
+        _finish(sessions, job_id, status, total_result, error)
         if remove_file:
             remove_upload(params.get("path"), job_id)
-        _finish(sessions, job_id, status, total_result, error)
 
     try:
         zone = options.zone()
@@ -244,7 +245,11 @@ def run_import(
         end("failed", f"{exc.field or 'file'}: {exc.message}")
         raise
     except Exception as exc:
-        end("failed", f"internal error: {type(exc).__name__}")
+        end(
+            "failed",
+            f"internal error: {type(exc).__name__} after {total_result.received} rows; upload "
+            "the file again (rows already stored count as duplicates)",
+        )
         raise
     end("done", None)
     return total_result
@@ -276,9 +281,9 @@ def abandon_import(
         if job is None or job.status != "queued":
             return False
         path = job.params.get("path")
+    _finish(sessions, job_id, "failed", IngestResult(), reason)
     if remove_file:
         remove_upload(path, job_id)
-    _finish(sessions, job_id, "failed", IngestResult(), reason)
     return True
 
 

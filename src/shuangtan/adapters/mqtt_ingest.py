@@ -10,6 +10,7 @@ being idempotent, count once.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,10 +25,13 @@ from shuangtan.adapters.gcpause import gc_paused
 from shuangtan.adapters.mqtt import Message, parse_topic
 from shuangtan.domain.readings import Channel, RawReading, Reason, Rejected
 from shuangtan.errors import InputError
-from shuangtan.services.readings import MeterInfo
+from shuangtan.services.readings import MeterInfo, plausible_stamps
 
 __all__ = ["MqttIngest", "decode_message"]
 
+_log = logging.getLogger("shuangtan.mqtt.ingest")
+#: Tries of a message alone, after its batch failed, before it is quarantined whole.
+ATTEMPTS = 3
 #: Most characters of an unreadable payload kept in the quarantine.
 PAYLOAD_KEPT = 2000
 
@@ -50,6 +54,9 @@ def decode_message(message: Message) -> tuple[str | None, list[RawReading], list
         return org_code, [], [_malformed(message, ref, "$", f"the payload is not JSON: {exc}")]
     if not isinstance(document, dict) or not isinstance(document.get("readings"), list):
         return org_code, [], [_malformed(message, ref, "$", 'must be {"readings": [...]}')]
+    if b"\\u0000" in message.payload:
+        # PostgreSQL text cannot hold NUL: no meter code, timestamp or unit has one.
+        return org_code, [], [_malformed(message, ref, "$", "the payload holds NUL (\\u0000)")]
     raws: list[RawReading] = []
     refused: list[Rejected] = []
     # Once per reading: exact type tests and no calls in the common case.
@@ -90,7 +97,8 @@ def _refuse_all(refused: Rejected) -> Callable[[str], MeterInfo | Rejected]:
 
 def _cut(payload: bytes) -> str:
     """At most :data:`PAYLOAD_KEPT` characters of a payload, as text."""
-    return payload[: PAYLOAD_KEPT * 4].decode("utf-8", "replace")[:PAYLOAD_KEPT]
+    text = payload[: PAYLOAD_KEPT * 4].decode("utf-8", "replace")[:PAYLOAD_KEPT]
+    return text.replace("\x00", "\ufffd")  # JSONB cannot hold NUL
 
 
 def _malformed(message: Message, ref: str, fieldname: str, why: str) -> Rejected:
@@ -121,9 +129,70 @@ class MqttIngest:
     batches: int = 0
 
     def __call__(self, messages: Sequence[Message]) -> None:
-        """Store one batch of messages in one transaction (raises if it cannot commit)."""
+        """Store one batch of messages in one transaction (raises if it cannot commit).
+
+        If the batch fails while the database answers, one message is at fault (a case no
+        check foresaw): the messages are stored one by one, each tried :data:`ATTEMPTS`
+        times, and one that still fails is quarantined whole (``malformed``, with the error)
+        so that it cannot stall the worker for ever. While the database does not answer, the
+        batch fails and the worker retries it, unacknowledged.
+        """
         with gc_paused():
-            self._store(messages)
+            try:
+                self._store(messages)
+                return
+            except Exception:
+                if not self._database_answers():
+                    raise
+                _log.exception("mqtt: a batch of %d failed; one by one", len(messages))
+            for message in messages:
+                self._store_alone(message)
+
+    def _store_alone(self, message: Message) -> None:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._store([message])
+                return
+            except Exception as exc:
+                if not self._database_answers():
+                    raise
+                if attempt == ATTEMPTS:
+                    _log.exception("mqtt: %s#%s quarantined", message.topic, message.mid)
+                    self._quarantine_whole(message, exc)
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.sessions() as session:
+                session.execute(select(1))
+            return True
+        except Exception:
+            return False
+
+    def _quarantine_whole(self, message: Message, exc: Exception) -> None:
+        org_code: str | None
+        try:
+            org_code, _meter = parse_topic(message.topic)
+        except InputError:
+            org_code = None
+        why = f"could not be stored ({type(exc).__name__}: {str(exc)[:200]})"
+        rejected = _malformed(message, f"{message.topic}#{message.mid}", "$", why)
+        now = dt.datetime.now(dt.UTC)
+        with self.sessions() as session:
+            org = (
+                session.scalars(select(Organization).where(Organization.code == org_code)).first()
+                if org_code
+                else None
+            )
+            ReadingsWriter(session).quarantine(
+                [rejected],
+                channel=Channel.MQTT,
+                user_id=None,
+                org_id=org.id if org is not None else None,
+                job_id=None,
+                now=now,
+            )
+            session.commit()
+        self.total.quarantined += 1
 
     def _store(self, messages: Sequence[Message]) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -138,6 +207,11 @@ class MqttIngest:
         with self.sessions() as session:
             store = Store(session, SYSTEM)
             writer = ReadingsWriter(session)
+            # Months first, in their own transaction: the batch's may store several
+            # organisations, and a later one must not need a partition the earlier hold up.
+            writer.ensure_partitions(
+                plausible_stamps((raw.ts for raws in by_org.values() for raw in raws), now=now)
+            )
             orgs = {
                 org.code: org
                 for org in session.scalars(
@@ -146,7 +220,8 @@ class MqttIngest:
                     )
                 )
             }
-            for org_code, raws in by_org.items():
+            # Organisations in code order: every worker locks meters in one global order.
+            for org_code, raws in sorted(by_org.items()):
                 org = orgs.get(org_code)
                 resolve: Callable[[str], MeterInfo | Rejected]
                 if org is None:

@@ -314,7 +314,10 @@ def bucket_starts(ts_us: I64, resolution: Resolution) -> I64:
 
 def _raw_dict(raw: RawReading) -> dict[str, Any]:
     def plain(value: Any) -> Any:
-        if value is None or isinstance(value, bool | int | float | str):
+        if isinstance(value, str):
+            # PostgreSQL text and JSONB cannot hold NUL: keep the row, mark the character.
+            return value.replace("\x00", "\ufffd")
+        if value is None or isinstance(value, bool | int | float):
             if isinstance(value, float) and not math.isfinite(value):
                 return str(value)
             return value
@@ -369,6 +372,23 @@ def _parse_value(value: Any) -> tuple[float | None, str]:
     if not math.isfinite(number):
         return None, "must be a finite number"
     return number, ""
+
+
+def plausible_stamps(values: Iterable[Any], *, now: dt.datetime) -> I64:
+    """The distinct timestamps [µs UTC] among ``values`` that a batch could store.
+
+    Texts with a zone, between 2000 and the server clock (plus tolerance); anything else is
+    left out (:func:`parse_readings` refuses it). For preparing storage (month partitions)
+    before the batch's transaction begins.
+    """
+    latest = to_us(now) + FUTURE_TOLERANCE_S * US
+    earliest = to_us(EARLIEST)
+    out: set[int] = set()
+    for text in {v for v in values if type(v) is str}:
+        ts, _reason, _message = _parse_ts(text, None)
+        if ts is not None and earliest <= (us := to_us(ts)) <= latest:
+            out.add(us)
+    return np.fromiter(out, np.int64, len(out))
 
 
 def parse_readings(
@@ -481,6 +501,10 @@ def parse_readings(
                 refuse(raw, Reason.WRONG_UNIT, "unit", ratio, meter.id)
                 continue
             number *= ratio
+        if not number * meter.multiplier < _INF:
+            # Finite, but not once multiplied: it would make the rollups infinite, then NaN.
+            refuse(raw, Reason.BAD_VALUE, "value", f"{number:g} is too large", meter.id)
+            continue
         if number < 0:
             what = "counter" if meter.kind == MeterKind.CUMULATIVE else "consumption"
             refuse(

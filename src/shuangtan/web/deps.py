@@ -77,7 +77,7 @@ class AppState:
 
     def start_background(self) -> None:
         """Make the activity sync and the job runner, or a new runner after a stop."""
-        if self.syncer is None:
+        if self.syncer is None or self.syncer.closed:
             self.syncer = Syncer(self.sessions, self.library, delay_s=self.settings.sync_delay_s)
         if self.jobs is None or self.jobs.closed:
             self.jobs = JobRunner(self.sessions, self.settings)

@@ -81,6 +81,9 @@ def _decode_json(body: bytes) -> list[RawReading]:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"the body is not valid JSON: {exc}", field="$") from None
+    if b"\\u0000" in body:
+        # PostgreSQL text cannot hold NUL: no meter code, timestamp or unit has one.
+        raise InputError("the body holds NUL characters (\\u0000)", field="$")
     if not isinstance(document, dict) or "readings" not in document:
         raise InputError('must be an object {"readings": [...]}', field="$")
     extra = set(document) - {"readings"}
@@ -304,8 +307,9 @@ def series(
     """A meter's consumption over local days ``[start, end)``: in its unit, GJ and tce.
 
     ``15min`` gives the readings themselves with their quality flags; ``hour``, ``day`` and
-    ``month`` the rollups, with the number of readings in each bucket. Timestamps are the end
-    (readings) or start (buckets) in Asia/Shanghai time.
+    ``month`` the rollups, with the number of measured intervals in each bucket (a
+    counter's baseline reading is not one). Timestamps are the end (readings) or start
+    (buckets) in Asia/Shanghai time.
     """
     meter = store.get_meter(meter_id)
     if end <= start:

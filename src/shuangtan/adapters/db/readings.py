@@ -298,6 +298,16 @@ class ReadingsWriter:
     #: ``(database, partition)`` known to exist, per process (partitions are never dropped).
     _partitions: set[tuple[str, str]] = set()  # noqa: RUF012
 
+    def ensure_partitions(self, ts_us: np.ndarray) -> None:
+        """PostgreSQL: create the month partitions for ``ts_us`` [µs UTC] (own transaction).
+
+        Call it before a transaction that stores several batches touches ``readings``:
+        creating a partition needs a lock that the caller's own open transaction, holding
+        ``readings``, would never let go of.
+        """
+        if len(ts_us):
+            self._ensure_partitions(ts_us)
+
     def _ensure_partitions(self, ts_us: np.ndarray) -> None:
         """PostgreSQL: create the month partitions the batch needs (own transaction)."""
         if not self.postgres:
@@ -901,6 +911,11 @@ class Syncer:
         self._retry_s = 0.0
         self.passes = 0
         self.failures = 0
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (it schedules nothing more; make a new one)."""
+        return self._closed
 
     def poke(self) -> None:
         """Schedule a pass unless one is pending."""

@@ -160,7 +160,7 @@ class ReadingQueries:
         Returns
         -------
         list of tuple
-            ``(bucket start [naive UTC], value [unit], readings in the bucket)``.
+            ``(bucket start [naive UTC], value [unit], measured intervals in the bucket)``.
         """
         rows = self.session.execute(
             select(MeterRollup.bucket, MeterRollup.value, MeterRollup.n)

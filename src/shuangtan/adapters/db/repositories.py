@@ -1312,8 +1312,9 @@ _RESOLVE_CHUNK: Final = 1000
 
 
 def _is_meter_id(ref: str) -> bool:
-    # A reference of digits only is an id (codes are compared as text otherwise).
-    return ref.isdigit() and len(ref) < 10
+    # A reference of ASCII digits only is an id (codes are compared as text otherwise);
+    # str.isdigit alone also accepts '²' or '①', which int() refuses.
+    return ref.isascii() and ref.isdigit() and len(ref) < 10
 
 
 class MeterResolver:
