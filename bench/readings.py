@@ -136,6 +136,30 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _unreachable_pg(url: str) -> str | None:
+    from sqlalchemy import create_engine, text
+
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return None
+
+
+def _port_open(address: str) -> bool:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def _with_db(url: str, name: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -586,7 +610,13 @@ def spawn(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", help="server URL (a scratch database is created on it)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "SHUANGTAN_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+        help="server URL (a scratch database is created on it; '' for none)",
+    )
     parser.add_argument("--broker", default="127.0.0.1:1883")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK:,} readings")
     parser.add_argument("--readings", type=int, help=f"readings per case ({FULL:,})")
@@ -600,6 +630,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     total = args.readings or (QUICK if args.quick else FULL)
+    if args.postgres and (why := _unreachable_pg(args.postgres)):
+        print(f"bench readings: PostgreSQL cases skipped: {why}")
+        args.postgres = None
+    if args.postgres and not args.no_mqtt and not _port_open(args.broker):
+        print(f"bench readings: MQTT cases skipped: no broker at {args.broker}")
+        args.no_mqtt = True
     tag = uuid.uuid4().hex[:8]
     results: dict[str, dict[str, Any]] = {}
     problems: list[str] = []

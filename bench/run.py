@@ -22,9 +22,10 @@ The table goes to standard output and the same figures to ``bench/out/results.js
 A second section, ``api``, benchmarks the HTTP server (``shuangtan serve``): ``POST /api/v1/calc``
 and the park inventory read under concurrent clients. It lives in ``bench/api.py`` and runs in
 its own process after this one; options this script does not know are passed to it.
-A third section, ``readings``, benchmarks meter-reading ingestion (PostgreSQL writer path, MQTT
-end to end, SQLite) against plain COPY / INSERT floors; it lives in ``bench/readings.py`` and is
-run only when asked for (``--only readings``), since it needs PostgreSQL and Mosquitto.
+A third section, ``readings``, benchmarks meter-reading ingestion (HTTP and MQTT into
+PostgreSQL, SQLite) against plain COPY / INSERT floors; it lives in ``bench/readings.py`` and
+uses the PostgreSQL server of ``SHUANGTAN_BENCH_PG`` (default the local one) and the broker on
+127.0.0.1:1883, skipping (and saying so) the cases whose service is missing.
 ``--only calc``, ``--only api`` or ``--only readings`` runs one section.
 """
 
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         choices=SECTIONS,
         action="append",
-        help="run only this section, repeatable (default: calc, then api)",
+        help="run only this section, repeatable (default: calc, api, readings)",
     )
     parser.add_argument("--records", type=int, help="lines for the vector engine and baseline")
     parser.add_argument(
@@ -372,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.info:
         print(json.dumps(machine_info()))
         return 0
-    sections = args.only or ["calc", "api"]
+    sections = args.only or ["calc", "api", "readings"]
     if api_args and "api" not in sections and "readings" not in sections:
         parser.error(f"unrecognized arguments: {' '.join(api_args)}")
 
