@@ -121,8 +121,9 @@ class ReadingQueries:
         self.store = Store(session, principal)
 
     @property
-    def _user_id(self) -> int | None:
-        return self.principal.user_id if self.principal.user_id > 0 else None
+    def user_id(self) -> int | None:
+        """The acting user, as the rest of the repositories record it."""
+        return self.store.user_id
 
     # --- series -----------------------------------------------------------------------------
 
@@ -217,7 +218,7 @@ class ReadingQueries:
                 value=value,
                 note=note,
                 updated_at=stamp,
-                updated_by=self._user_id,
+                updated_by=self.user_id,
             )
             self.session.add(entry)
         else:
@@ -225,7 +226,7 @@ class ReadingQueries:
                 value,
                 note,
                 stamp,
-                self._user_id,
+                self.user_id,
             )
         self.session.flush()
         if meter.source_id is not None:
@@ -264,7 +265,7 @@ class ReadingQueries:
             new_initial=new_initial,
             note=note,
             created_at=utcnow(),
-            created_by=self._user_id,
+            created_by=self.user_id,
         )
         self.session.add(row)
         self.session.flush()
@@ -275,7 +276,7 @@ class ReadingQueries:
     def _quarantine_scope(self) -> Any:
         """Rows of organisations the caller can read, plus those the caller sent."""
         # The store's own scoping rule, so that both stay one rule.
-        condition = self.store._where(Action.READ)
+        condition = self.store.where(Action.READ)
         if condition is None:
             return None
         mine = QuarantinedReading.submitted_by == self.principal.user_id
@@ -393,7 +394,7 @@ class ReadingQueries:
             resolve=self.store.meter_resolver(),
             now=now,
             channel=Channel(row.channel),
-            user_id=self._user_id,
+            user_id=self.user_id,
             org_id=row.org_id,
             job_id=row.job_id,
         )
@@ -422,7 +423,7 @@ class ReadingQueries:
     def _resolve(self, row: QuarantinedReading, status: str, now: dt.datetime) -> None:
         row.status = status
         row.resolved_at = now.astimezone(dt.UTC).replace(tzinfo=None)
-        row.resolved_by = self._user_id
+        row.resolved_by = self.user_id
 
     # --- quality ----------------------------------------------------------------------------
 

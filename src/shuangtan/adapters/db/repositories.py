@@ -156,10 +156,11 @@ class Store:
     # --- scoping ----------------------------------------------------------------------------
 
     @property
-    def _user_id(self) -> int | None:
+    def user_id(self) -> int | None:
+        """The acting user's id; None for the system (demo loader, ingest workers)."""
         return self.principal.user_id if self.principal.user_id > 0 else None
 
-    def _where(self, action: Action) -> Any:
+    def where(self, action: Action) -> Any:
         """SQL condition on ``Organization.path`` for the subtrees where ``action`` is allowed."""
         prefixes = self.principal.prefixes(action)
         if prefixes is None:
@@ -169,7 +170,7 @@ class Store:
         return or_(*(Organization.path.like(_like_prefix(p)) for p in prefixes))
 
     def _scoped(self, stmt: S, action: Action = Action.READ) -> S:
-        condition = self._where(action)
+        condition = self.where(action)
         return stmt if condition is None else cast(S, stmt.where(condition))
 
     def _check(self, org: Organization, action: Action, what: str, field: str = "id") -> None:
@@ -654,7 +655,7 @@ class Store:
             version=1,
             created_at=now,
             updated_at=now,
-            updated_by=self._user_id,
+            updated_by=self.user_id,
         )
         self.session.add(datum)
         self._flush(
@@ -676,7 +677,7 @@ class Store:
         if changed:
             datum.version += 1
             datum.updated_at = utcnow()
-            datum.updated_by = self._user_id
+            datum.updated_by = self.user_id
         self._flush("another datum covers that period", "period_start")
         return datum
 
