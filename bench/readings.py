@@ -18,6 +18,11 @@ measured in its own fresh process (``--worker``) so that its peak RSS is its own
   50,000 readings (``{"readings": [{"meter", "ts", "value"}, …]}``, built outside the clock),
   one request after the other on a keep-alive connection with an API token; timed from the
   first request to the last answer. Memory: the server's peak RSS (sampled from /proc);
+* ``http-2`` — as ``http`` with two clients at once, each on its own connection sending its own
+  half of the meters (client k the meters m ≡ k mod 2), as two data concentrators of a site do.
+  A lone client waits for each answer, so the server's Python sits idle while PostgreSQL writes
+  (about half of each request); with two, one request's decoding and planning overlap the
+  other's writes. Both rows carry the issue's target;
 * ``mqtt-2`` — as ``mqtt`` with two ingest workers in one shared subscription group; memory is
   the larger RSS. Informative, no target: the broker deals messages round-robin, so each
   worker's batch holds every other instant of every meter, and each batch re-plans the
@@ -61,10 +66,11 @@ FACILITY = "BENCH-F1"
 START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 STEP = dt.timedelta(minutes=15)
 #: The issue's targets: HTTP batch ingest into PostgreSQL, MQTT end to end, the SQLite default.
-TARGETS = {"http": 150_000, "mqtt": 100_000, "sqlite-writer": 50_000}
+TARGETS = {"http": 150_000, "http-2": 150_000, "mqtt": 100_000, "sqlite-writer": 50_000}
 BASELINE_OF = {
     "pg-writer": "pg-copy",
     "http": "pg-copy",
+    "http-2": "pg-copy",
     "mqtt": "pg-copy",
     "mqtt-2": "pg-copy",
     "sqlite-writer": "sqlite-insert",
@@ -73,6 +79,7 @@ LABELS = {
     "pg-copy": "PostgreSQL binary COPY (floor)",
     "pg-writer": "PostgreSQL ReadingsWriter (in process)",
     "http": "HTTP POST /readings → PostgreSQL",
+    "http-2": "HTTP, 2 clients → PostgreSQL",
     "mqtt": "MQTT → 1 ingest worker → PostgreSQL",
     "mqtt-2": "MQTT → 2 ingest workers → PostgreSQL",
     "sqlite-insert": "SQLite executemany (floor)",
@@ -387,25 +394,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def work_http(url: str, total: int) -> dict[str, Any]:
-    """``shuangtan serve`` subprocess; POST the readings in JSON bodies of BATCH; time it."""
+def http_bodies(total: int, clients: int) -> list[list[bytes]]:
+    """JSON bodies of BATCH readings for each client; client k sends the meters m ≡ k (mod n).
+
+    Each client stands for a data concentrator sending its own meters, as on a real site: two
+    clients never send the same meter, so neither waits on the other's meter locks.
+    """
+    import orjson
+
+    codes = meter_codes()
+    per_client: list[list[dict[str, Any]]] = [[] for _ in range(clients)]
+    for m, step, value in rows(total):
+        per_client[m % clients].append({"meter": codes[m], "ts": iso(step), "value": value})
+    return [
+        [
+            orjson.dumps({"readings": readings[start : start + BATCH]})
+            for start in range(0, len(readings), BATCH)
+        ]
+        for readings in per_client
+    ]
+
+
+def work_http(url: str, total: int, clients: int = 1) -> dict[str, Any]:
+    """``shuangtan serve`` subprocess; ``clients`` connections POST bodies of BATCH; time it."""
     import http.client
+    from concurrent.futures import ThreadPoolExecutor
 
     import orjson
 
     token = os.environ["BENCH_TOKEN"]
-    codes = meter_codes()
-    bodies = [
-        orjson.dumps(
-            {
-                "readings": [
-                    {"meter": codes[m], "ts": iso(step), "value": value}
-                    for m, step, value in rows(total, start, start + BATCH)
-                ]
-            }
-        )
-        for start in range(0, total, BATCH)
-    ]
+    bodies = http_bodies(total, clients)
     port = _free_port()
     log = Path(tempfile.gettempdir()) / f"bench-http-{uuid.uuid4().hex[:10]}.log"
     script = Path(sys.executable).with_name("shuangtan")
@@ -440,7 +458,9 @@ def work_http(url: str, total: int) -> dict[str, Any]:
                     raise SystemExit(f"bench readings: the server did not start:\n{why}") from None
                 time.sleep(0.2)
 
-        def post(body: bytes) -> dict[str, Any]:
+        conn.close()
+
+        def post(conn: http.client.HTTPConnection, body: bytes) -> dict[str, Any]:
             conn.request("POST", "/api/v1/readings", body=body, headers=headers)
             answer = conn.getresponse()
             payload = answer.read()
@@ -448,14 +468,25 @@ def work_http(url: str, total: int) -> dict[str, Any]:
                 raise SystemExit(f"bench readings: HTTP {answer.status}: {payload[:500]!r}")
             return dict(orjson.loads(payload))
 
-        summary = {"received": 0, "stored": 0, "corrected": 0, "duplicates": 0, "quarantined": 0}
-        t0 = time.perf_counter()
-        for body in bodies:
-            answer = post(body)
-            for key in summary:
-                summary[key] += answer[key]
-        seconds = time.perf_counter() - t0
-        again = post(bodies[0])
+        keys = ("received", "stored", "corrected", "duplicates", "quarantined")
+
+        def send(mine: list[bytes]) -> dict[str, int]:
+            total_k = dict.fromkeys(keys, 0)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            for body in mine:
+                answer = post(conn, body)
+                for key in keys:
+                    total_k[key] += answer[key]
+            conn.close()
+            return total_k
+
+        with ThreadPoolExecutor(clients) as pool:
+            t0 = time.perf_counter()
+            parts = list(pool.map(send, bodies))
+            seconds = time.perf_counter() - t0
+        summary = {key: sum(part[key] for part in parts) for key in keys}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        again = post(conn, bodies[0][0])
         conn.close()
     finally:
         stop.set()
@@ -588,6 +619,8 @@ def worker(case: str, target: str, total: int, broker: str) -> dict[str, Any]:
         return work_mqtt(target, total, broker, workers=2)
     if case == "http":
         return work_http(target, total)
+    if case == "http-2":
+        return work_http(target, total, clients=2)
     return work_writer(target, total)
 
 
@@ -644,7 +677,13 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter()
     try:
         if args.postgres:
-            cases = ("pg-copy", "pg-writer", "http", *(() if args.no_mqtt else ("mqtt", "mqtt-2")))
+            cases = (
+                "pg-copy",
+                "pg-writer",
+                "http",
+                "http-2",
+                *(() if args.no_mqtt else ("mqtt", "mqtt-2")),
+            )
             for case in cases:
                 name = f"bench_readings_{tag}_{case.replace('-', '_')}"
                 _admin(args.postgres, f'CREATE DATABASE "{name}"')

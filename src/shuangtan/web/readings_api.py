@@ -8,6 +8,7 @@ import io
 import uuid
 from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -76,14 +77,52 @@ def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, An
 _MEMBERS = frozenset(("meter", "ts", "value", "unit"))
 
 
+class _ReadingIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A well-formed reading object; ``ts`` and ``value`` are judged later, with reasons."""
+
+    meter: str
+    ts: Any
+    value: Any
+    unit: str | None = None
+
+
+class _ReadingsIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    readings: list[_ReadingIn]
+
+
+#: Decodes a well-formed body straight into typed objects: about a fifth of the time of
+#: JSON → dicts → checks, and nothing for the cyclic GC to track.
+_TYPED = msgspec.json.Decoder(_ReadingsIn)
+
+
 def _decode_json(body: bytes) -> list[RawReading]:
+    if b"\\u0000" in body:
+        # PostgreSQL text cannot hold NUL: no meter code, timestamp or unit has one.
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"the body is not valid JSON: {exc}", field="$") from None
+        raise InputError("the body holds NUL characters (\\u0000)", field="$")
+    try:
+        typed = _TYPED.decode(body)
+    except (msgspec.DecodeError, ValueError):  # ValueError: invalid UTF-8 in a string
+        # Any other shape (or bad JSON) takes the checks below, which name the field.
+        return _decode_json_checked(body)
+    if len(typed.readings) > MAX_READINGS:
+        raise _too_many(len(typed.readings))
+    make = tuple.__new__  # RawReading's own __new__ is Python code: ~0.3 µs a reading more
+    return [
+        make(RawReading, (r.meter, r.ts, r.value, r.unit, f"readings[{i}]"))
+        for i, r in enumerate(typed.readings)
+    ]
+
+
+def _decode_json_checked(body: bytes) -> list[RawReading]:
+    """Decode any JSON body, naming the first member that is not as it should be."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"the body is not valid JSON: {exc}", field="$") from None
-    if b"\\u0000" in body:
-        # PostgreSQL text cannot hold NUL: no meter code, timestamp or unit has one.
-        raise InputError("the body holds NUL characters (\\u0000)", field="$")
     if not isinstance(document, dict) or "readings" not in document:
         raise InputError('must be an object {"readings": [...]}', field="$")
     extra = set(document) - {"readings"}
@@ -95,7 +134,6 @@ def _decode_json(body: bytes) -> list[RawReading]:
     if len(readings) > MAX_READINGS:
         raise _too_many(len(readings))
     out: list[RawReading] = []
-    # Once per reading: exact type tests first, so a well-formed reading costs no calls.
     for i, item in enumerate(readings):
         if type(item) is not dict:
             raise InputError("must be an object {meter, ts, value}", field=f"readings[{i}]")
