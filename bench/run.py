@@ -26,7 +26,10 @@ A third section, ``readings``, benchmarks meter-reading ingestion (HTTP and MQTT
 PostgreSQL, SQLite) against plain COPY / INSERT floors; it lives in ``bench/readings.py`` and
 uses the PostgreSQL server of ``SHUANGTAN_BENCH_PG`` (default the local one) and the broker on
 127.0.0.1:1883, skipping (and saying so) the cases whose service is missing.
-``--only calc``, ``--only api`` or ``--only readings`` runs one section.
+A fourth section, ``pages``, measures the server time of every dashboard page on the demo park
+(in process, signed in as ``park``) against ``GET /api/v1/auth/me``; it lives in
+``bench/pages.py`` and writes ``bench/out/results-pages.json``.
+``--only calc``, ``--only api``, ``--only readings`` or ``--only pages`` runs one section.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ RESULTS = OUT / "results.json"
 GEN = BENCH / "gen.py"
 API = BENCH / "api.py"
 READINGS = BENCH / "readings.py"
-SECTIONS = ("calc", "api", "readings")
+PAGES = BENCH / "pages.py"
+SECTIONS = ("calc", "api", "readings", "pages")
 TARGET_RPS = 200_000  # vector engine on the 2-core reference machine
 CHUNK_LINES = 32_768  # as shuangtan.services.batch.CHUNK_LINES
 FULL = (1_000_000, 200_000)  # records for the vector engine and baseline, for the record engine
@@ -345,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         choices=SECTIONS,
         action="append",
-        help="run only this section, repeatable (default: calc, api, readings)",
+        help="run only this section, repeatable (default: calc, api, readings, pages)",
     )
     parser.add_argument("--records", type=int, help="lines for the vector engine and baseline")
     parser.add_argument(
@@ -373,8 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.info:
         print(json.dumps(machine_info()))
         return 0
-    sections = args.only or ["calc", "api", "readings"]
-    if api_args and "api" not in sections and "readings" not in sections:
+    sections = args.only or list(SECTIONS)
+    if api_args and not {"api", "readings", "pages"} & set(sections):
         parser.error(f"unrecognized arguments: {' '.join(api_args)}")
 
     code = 0
@@ -394,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         shared = ["--quick"] if args.quick else []
         argv = [sys.executable, str(READINGS), *shared, *api_args]
+        code = max(code, subprocess.run(argv).returncode)
+    if "pages" in sections:
+        if {"calc", "api", "readings"} & set(sections):
+            print()
+        sys.stdout.flush()
+        shared = ["--quick"] if args.quick else []
+        argv = [sys.executable, str(PAGES), *shared, *api_args]
         code = max(code, subprocess.run(argv).returncode)
     return code
 

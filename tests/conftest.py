@@ -59,3 +59,8 @@ def client(db: Database) -> Iterator[TestClient]:  # noqa: F811
     with TestClient(app) as test_client:
         yield test_client
     app.state.shuangtan.engine.dispose()
+
+
+# --- the dashboard in a real browser ----------------------------------------------------------
+
+from tests.ui_fixtures import browser, ui_guards, ui_page, ui_server  # noqa: E402, F401

@@ -635,7 +635,7 @@ def test_factor_search_by_chinese_names(client: TestClient, world: World) -> Non
 
 
 def test_front_page_says_where_things_are_and_loads_nothing_remote(client: TestClient) -> None:
-    body = client.get("/").json()
+    body = client.get("/api").json()
     assert body["openapi"] == "/api/v1/openapi.json"
     assert client.get(body["openapi"]).status_code == 200
     # FastAPI's Swagger UI page would load scripts from a CDN: it is not served.

@@ -16,12 +16,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +42,7 @@ from shuangtan.services.calculation import default_library
 from shuangtan.web.deps import AppState
 from shuangtan.web.errors import PayloadTooLargeError
 from shuangtan.web.schemas import EXTRA_COMPONENTS, ErrorBody, Health, add_components
+from shuangtan.web.ui.core import LoginRequiredError
 
 __all__ = ["create_app", "request_id"]
 
@@ -248,46 +249,68 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    def _is_page(request: Request) -> bool:
+        """Whether the request is for a dashboard page (HTML errors) rather than the API."""
+        path = request.url.path
+        return not path.startswith(("/api/", "/health", "/static/"))
+
+    def _answer(
+        request: Request, status: int, field: str | None, message: str, headers: Any = None
+    ) -> Response:
+        if _is_page(request):
+            from shuangtan.web.ui.pages import error_page
+
+            return error_page(request, status, field, message)
+        return _error(status, field, message, headers)
+
+    @app.exception_handler(LoginRequiredError)
+    async def _login(request: Request, exc: LoginRequiredError) -> Response:
+        return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
+
     @app.exception_handler(ShuangtanError)
-    async def _domain_error(request: Request, exc: ShuangtanError) -> JSONResponse:
+    async def _domain_error(request: Request, exc: ShuangtanError) -> Response:
         if isinstance(exc, NotFoundError):
-            return _error(404, exc.field, exc.message)
+            return _answer(request, 404, exc.field, exc.message)
         if isinstance(exc, PermissionDeniedError):
-            return _error(403, exc.field, exc.message)
+            return _answer(request, 403, exc.field, exc.message)
         if isinstance(exc, AuthenticationError):
-            return _error(401, exc.field, exc.message, {"WWW-Authenticate": "Bearer"})
+            return _answer(request, 401, exc.field, exc.message, {"WWW-Authenticate": "Bearer"})
         if isinstance(exc, ConflictError):
-            return _error(409, exc.field, exc.message)
+            return _answer(request, 409, exc.field, exc.message)
         if isinstance(exc, PayloadTooLargeError):
-            return _error(413, exc.field, exc.message)
-        return _error(422, exc.field, exc.message)
+            return _answer(request, 413, exc.field, exc.message)
+        return _answer(request, 422, exc.field, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {}
-        return _error(
-            422, _validation_field(tuple(first.get("loc", ()))), _validation_message(first)
+        return _answer(
+            request,
+            422,
+            _validation_field(tuple(first.get("loc", ()))),
+            _validation_message(first),
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}"
-        return _error(exc.status_code, None, message, dict(exc.headers or {}))
+        return _answer(request, exc.status_code, None, message, dict(exc.headers or {}))
 
     revision: list[str | None] = []
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> dict[str, str]:
-        """Until the dashboard exists: where things are."""
+    @app.get("/api", include_in_schema=False)
+    async def api_root() -> dict[str, str]:
+        """Where things are, for programs (people get the dashboard at ``/``)."""
         return {
             "name": "shuangtan",
             "version": __version__,
             "api": "/api/v1",
             "openapi": "/api/v1/openapi.json",
             "health": "/health",
+            "dashboard": "/",
             "guide": "docs/platform/api.md",
         }
 
@@ -310,7 +333,9 @@ def create_app(
 
     from shuangtan.web.api import router
     from shuangtan.web.readings_api import router as readings_router
+    from shuangtan.web.ui import router as ui_router
 
     app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(readings_router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    app.include_router(ui_router)
     return app
