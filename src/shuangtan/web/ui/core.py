@@ -45,6 +45,7 @@ __all__ = [
     "Table",
     "UiPage",
     "csrf_token",
+    "display_name",
     "render",
     "translations",
 ]
@@ -235,6 +236,19 @@ class Table:
         params = dict(self.request.query_params)
         params.update({k: str(v) for k, v in changes.items()})
         return self.request.url.path + "?" + urlencode(params)
+
+
+def display_name(node: Any, locale: str) -> str:
+    """An organisation's (or source's, meter's) name in the page's language.
+
+    ``node`` is a model or a mapping with ``name_zh`` and ``name_en``; English falls back to
+    the Chinese name when there is none.
+    """
+    if isinstance(node, Mapping):
+        zh, en = node.get("name_zh") or "", node.get("name_en") or ""
+    else:
+        zh, en = getattr(node, "name_zh", "") or "", getattr(node, "name_en", "") or ""
+    return zh if locale == "zh_CN" or not en else en
 
 
 def csrf_token(session_secret: str) -> str:

@@ -29,7 +29,7 @@ from shuangtan.domain.platform import OrgKind
 from shuangtan.errors import InputError, NotFoundError
 from shuangtan.services.access import Action
 from shuangtan.services.inventories import diff_items, parse_period, recompute
-from shuangtan.web.ui.core import N_, Page, Table, UiPage, fmt_number, render
+from shuangtan.web.ui.core import N_, Page, Table, UiPage, display_name, fmt_number, render
 from shuangtan.web.ui.overview import (
     bar_figure,
     category_label,
@@ -38,7 +38,6 @@ from shuangtan.web.ui.overview import (
     local_time,
     monthly_figure,
     monthly_split,
-    org_name,
     output_values,
     sector_label,
     sort_rows,
@@ -149,7 +148,7 @@ def enterprise_list(
     table = Table.from_request(request, tuple(_LIST_SORTS), default="code", size=LIST_PAGE_SIZE)
     orgs, _ = store.list_orgs(kind=OrgKind.ENTERPRISE, q=(q or None), limit=100_000)
     parents, _ = store.list_orgs(kind=OrgKind.PARK, limit=10_000)
-    park_names = {p.id: org_name(p, page.locale) for p in parents}
+    park_names = {p.id: display_name(p, page.locale) for p in parents}
     totals = _current_totals(store, year) if year else {}
     outputs: dict[int, float] = {}
     if year:
@@ -163,7 +162,7 @@ def enterprise_list(
             {
                 "id": org.id,
                 "code": org.code,
-                "name": org_name(org, page.locale),
+                "name": display_name(org, page.locale),
                 "sector": sector_label(org.sector, page.locale),
                 "park": park_names.get(org.parent_id or 0, ""),
                 "co2e_t": co2e,
@@ -273,7 +272,7 @@ def _lineage(page: Page, inventory: Inventory, doc: Mapping[str, Any]) -> list[d
             {
                 "id": item.source_id,
                 "code": item.source_code,
-                "name": org_name(row, page.locale) if row else item.source_code,
+                "name": display_name(row, page.locale) if row else item.source_code,
                 "facility": row.get("org_code", ""),
                 "scope": item.scope,
                 "category": category_label(item.category, page.locale),
@@ -315,7 +314,7 @@ def enterprise_page(
     gettext = page.gettext
     subtree = store.subtree(org)
     facilities = [o for o in subtree if o.id != org.id]
-    names = {o.id: org_name(o, locale) for o in subtree}
+    names = {o.id: display_name(o, locale) for o in subtree}
     sources, _ = store.list_sources(within=org.id, limit=10_000)
     meters, _ = store.list_meters(within=org.id, limit=10_000)
     latest = {m[0]: (m[3], m[4]) for m in latest_readings(store, org)}
@@ -324,14 +323,14 @@ def enterprise_page(
     year = period if period in years else (years[0] if years else None)
     context: dict[str, Any] = {
         "org": org,
-        "org_label": org_name(org, locale),
+        "org_label": display_name(org, locale),
         "sector": sector_label(org.sector, locale),
         "facilities": facilities,
         "names": names,
         "sources": [
             {
                 "code": s.code,
-                "name": org_name(s, locale),
+                "name": display_name(s, locale),
                 "facility": names.get(s.org_id, ""),
                 "scope": s.scope,
                 "category": category_label(s.category, locale),
@@ -345,7 +344,7 @@ def enterprise_page(
             {
                 "id": m.id,
                 "code": m.code,
-                "name": org_name(m, locale),
+                "name": display_name(m, locale),
                 "facility": names.get(m.org_id, ""),
                 "carrier": gettext(CARRIERS.get(m.carrier, m.carrier)),
                 "kind": gettext(METER_KINDS.get(m.kind, m.kind)),

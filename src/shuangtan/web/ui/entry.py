@@ -25,7 +25,7 @@ from shuangtan.adapters.db.repositories import SYSTEM, Store
 from shuangtan.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from shuangtan.services.access import Action
 from shuangtan.services.activity import check_datum, recompute_affected
-from shuangtan.web.ui.core import N_, Page, UiPage, render
+from shuangtan.web.ui.core import N_, Page, UiPage, display_name, render
 from shuangtan.web.ui.meters import REASONS
 
 __all__ = ["router"]
@@ -81,10 +81,6 @@ _CHECK_MESSAGES = {
     "period": N_("No emission factor covers this month."),
     "source_id": N_("This source cannot be computed; ask its administrator to check it."),
 }
-
-
-def _name(row: EmissionSource | Organization, locale: str) -> str:
-    return row.name_en if locale == "en" and row.name_en else row.name_zh
 
 
 def _forbidden(page: Page, request: Request) -> Response:
@@ -150,7 +146,7 @@ def _recent(page: Page, created: int | None) -> list[dict[str, Any]]:
         {
             "id": datum.id,
             "source_code": source.code,
-            "source_name": _name(source, page.locale),
+            "source_name": display_name(source, page.locale),
             "month": f"{datum.period_start:%Y-%m}",
             "months": (datum.period_end.year - datum.period_start.year) * 12
             + datum.period_end.month
@@ -181,8 +177,8 @@ def _render(
         {
             "groups": [
                 (
-                    f"{org.code} {_name(org, page.locale)}",
-                    [(s.id, s.code, _name(s, page.locale), s.unit) for s in sources],
+                    f"{org.code} {display_name(org, page.locale)}",
+                    [(s.id, s.code, display_name(s, page.locale), s.unit) for s in sources],
                 )
                 for org, sources in groups
             ],
@@ -191,7 +187,7 @@ def _render(
             "errors": errors or {},
             "created": created,
             "recent": _recent(page, created),
-            "orgs": [(o.id, o.code, _name(o, page.locale)) for o in _orgs(page)],
+            "orgs": [(o.id, o.code, display_name(o, page.locale)) for o in _orgs(page)],
             "encodings": [(k, page.gettext(v) if k == "auto" else v) for k, v in ENCODINGS],
             "columns": [(k, page.gettext(v)) for k, v in COLUMNS],
             "upload_messages": {

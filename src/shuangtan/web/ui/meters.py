@@ -34,7 +34,7 @@ from shuangtan.errors import InputError, NotFoundError, ShuangtanError
 from shuangtan.services.access import Action
 from shuangtan.services.readings import LOCAL_OFFSET_US
 from shuangtan.web.readings_api import MAX_POINTS, series
-from shuangtan.web.ui.core import N_, Page, Table, UiPage, render
+from shuangtan.web.ui.core import N_, Page, Table, UiPage, display_name, render
 
 __all__ = ["router"]
 
@@ -90,11 +90,6 @@ SORTS = ("code", "name", "carrier", "org", "latest")
 QUARANTINE_SHOWN = 50
 _MONTH = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOCAL = dt.timedelta(microseconds=LOCAL_OFFSET_US)
-
-
-def _name(row: Meter | Organization | EmissionSource, locale: str) -> str:
-    """The English name on English pages when there is one, else the Chinese one."""
-    return row.name_en if locale == "en" and row.name_en else row.name_zh
 
 
 def _not_found(page: Page, request: Request) -> Response:
@@ -182,12 +177,12 @@ def meter_list(request: Request, page: UiPage) -> Response:
         {
             "id": meter.id,
             "code": meter.code,
-            "name": _name(meter, page.locale),
+            "name": display_name(meter, page.locale),
             "carrier": page.gettext(CARRIERS[meter.carrier])
             if meter.carrier in CARRIERS
             else meter.carrier,
             "org_code": org.code,
-            "org_name": _name(org, page.locale),
+            "org_name": display_name(org, page.locale),
             "unit": meter.unit,
             "active": meter.active,
             "latest": _local(ts),
@@ -201,7 +196,7 @@ def meter_list(request: Request, page: UiPage) -> Response:
         {
             "table": table,
             "items": items,
-            "enterprises": [(e.id, e.code, _name(e, page.locale)) for e in enterprises],
+            "enterprises": [(e.id, e.code, display_name(e, page.locale)) for e in enterprises],
             "enterprise_id": chosen.id if chosen else None,
             "carriers": [(c, page.gettext(CARRIERS[c]) if c in CARRIERS else c) for c in carriers],
             "carrier": carrier,
@@ -453,11 +448,11 @@ def _meter_context(
     zones: dict[int, dt.tzinfo | None] = {}
     return {
         "meter": meter,
-        "meter_name": _name(meter, page.locale),
+        "meter_name": display_name(meter, page.locale),
         "org": org,
-        "org_name": _name(org, page.locale),
+        "org_name": display_name(org, page.locale),
         "source": source,
-        "source_name": _name(source, page.locale) if source else None,
+        "source_name": display_name(source, page.locale) if source else None,
         "carrier": page.gettext(CARRIERS[meter.carrier])
         if meter.carrier in CARRIERS
         else meter.carrier,

@@ -43,7 +43,7 @@ from shuangtan.domain.platform import CATEGORIES, SECTORS, Category, OrgKind
 from shuangtan.errors import NotFoundError
 from shuangtan.services.access import Action
 from shuangtan.services.quality import COMPLETENESS_MIN
-from shuangtan.web.ui.core import N_, Page, Table, UiPage, fmt_number, render
+from shuangtan.web.ui.core import N_, Page, Table, UiPage, display_name, fmt_number, render
 
 __all__ = [
     "LOCAL_OFFSET",
@@ -53,7 +53,6 @@ __all__ = [
     "latest_readings",
     "local_time",
     "monthly_split",
-    "org_name",
     "output_values",
     "router",
     "sector_label",
@@ -77,19 +76,6 @@ OrgQ = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
 # --- shared helpers ---------------------------------------------------------------------------
-
-
-def org_name(node: Any, locale: str) -> str:
-    """An organisation's (or source's, meter's) name in the page's language.
-
-    ``node`` is a model or a mapping with ``name_zh`` and ``name_en``; English falls back to
-    the Chinese name when there is none.
-    """
-    if isinstance(node, Mapping):
-        zh, en = node.get("name_zh") or "", node.get("name_en") or ""
-    else:
-        zh, en = getattr(node, "name_zh", "") or "", getattr(node, "name_en", "") or ""
-    return zh if locale == "zh_CN" or not en else en
 
 
 def category_label(code: str, locale: str) -> str:
@@ -390,7 +376,7 @@ def _members(
             Member(
                 id=row["id"],
                 code=row["code"],
-                name=org_name(row, locale),
+                name=display_name(row, locale),
                 sector=sector_label(row.get("sector"), locale),
                 co2e_t=float(row["co2e_t"]),
                 scope1=float(scopes.get("1", 0.0)),
@@ -606,8 +592,8 @@ def overview(
     )
     context: dict[str, Any] = {
         "org": chosen,
-        "org_label": org_name(chosen, page.locale),
-        "choices": [(o.id, f"{o.code} · {org_name(o, page.locale)}") for o in choices],
+        "org_label": display_name(chosen, page.locale),
+        "choices": [(o.id, f"{o.code} · {display_name(o, page.locale)}") for o in choices],
         "years": years,
         "year": year,
         "table": table,
@@ -628,7 +614,7 @@ def overview(
         by_sector[m.sector].append(m.co2e_t)
     by_facility = chosen.kind == OrgKind.ENTERPRISE
     if by_facility:  # one enterprise: its facilities, rather than a single sector
-        by_sector = {org_name(c, page.locale): [c["co2e_t"]] for c in doc.get("children", [])}
+        by_sector = {display_name(c, page.locale): [c["co2e_t"]] for c in doc.get("children", [])}
     sectors = sorted(((k, math.fsum(v)) for k, v in by_sector.items()), key=lambda kv: -kv[1])
     categories = sorted(doc["by_category"].items(), key=lambda kv: -kv[1])
     scopes = doc["by_scope"]
