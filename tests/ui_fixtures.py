@@ -54,6 +54,9 @@ class UiServer:
     url: str
     database_url: str
     log: Path
+    #: A copy of the database as loaded, before any test wrote to the server's: tests that
+    #: check the demo's own figures work on a copy of this one.
+    pristine: Path
 
     def get(self, path: str) -> tuple[int, str]:
         """GET ``path`` without a browser: (status, body)."""
@@ -81,6 +84,8 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     subprocess.run(
         [*cli, "demo", "load", "--months", "1"], env=env, check=True, capture_output=True
     )
+    pristine = tmp / "demo-pristine.sqlite"
+    shutil.copyfile(tmp / "demo.sqlite", pristine)  # no server yet: the file is at rest
     port = _free_port()
     log = tmp / "server.log"
     with log.open("wb") as out:
@@ -91,7 +96,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    server = UiServer(f"http://127.0.0.1:{port}", database_url, log)
+    server = UiServer(f"http://127.0.0.1:{port}", database_url, log, pristine)
     deadline = time.monotonic() + 60
     while True:
         try:
