@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from shuangtan.adapters.db.engine import make_engine
 from shuangtan.adapters.db.migrate import upgrade
 from shuangtan.adapters.db.models import Base
+from shuangtan.services.audit import GENESIS
 
 PG_ADMIN_URL = os.environ.get(
     "SHUANGTAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -84,17 +85,30 @@ class Database:
     def wipe(self) -> None:
         """Delete every row (tables stay), so the next test starts empty."""
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        genesis = text("INSERT INTO audit_head (id, seq, sha256) VALUES (1, 0, :h)")
         if self.backend == "postgresql":
             with self.engine.begin() as connection:
+                # The audit log refuses TRUNCATE; a test database is the one place to force it.
+                connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
                 connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                connection.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
+                connection.execute(genesis, {"h": GENESIS})
             return
         with self.engine.connect() as connection:
             # organizations refers to itself; SQLite checks such keys row by row.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
             with connection.begin():
+                triggers = connection.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+                ).all()
+                for name, _sql in triggers:
+                    connection.execute(text(f"DROP TRIGGER {name}"))
                 for table in tables:
                     connection.execute(text(f"DELETE FROM {table}"))
+                for _name, sql in triggers:
+                    connection.execute(text(sql))
+                connection.execute(genesis, {"h": GENESIS})
                 if inspect(connection).has_table("sqlite_sequence"):
                     connection.execute(text("DELETE FROM sqlite_sequence"))
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")

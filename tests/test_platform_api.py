@@ -36,7 +36,7 @@ def test_health_reports_the_schema_and_library(client: TestClient, db: Database)
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["database"] == db.backend
-    assert body["schema_revision"] == "0002"
+    assert body["schema_revision"] == "0003"
     assert body["factor_library"].startswith("2026.")
 
 

@@ -68,7 +68,7 @@ def test_bad_database_url_is_named(tmp_path: Path) -> None:
 def test_db_current_and_downgrade(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert run(url, "db", "upgrade").returncode == 0
-    assert "current: 0002" in run(url, "db", "current").stdout
+    assert "current: 0003" in run(url, "db", "current").stdout
     assert run(url, "db", "downgrade", "base").returncode == 0
     assert "current: (empty)" in run(url, "db", "current").stdout
 

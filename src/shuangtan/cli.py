@@ -441,15 +441,19 @@ def _set_user(username: str, **changes: Any) -> None:
     from sqlalchemy.orm import Session
 
     from shuangtan.adapters.db.models import ApiToken, User
-    from shuangtan.adapters.db.repositories import utcnow
+    from shuangtan.adapters.db.repositories import SYSTEM, Store, utcnow
 
     _, engine = _database()
     with Session(engine) as session:
         user = session.scalars(select(User).where(User.username == username)).first()
         if user is None:
             raise _fail(f"USERNAME: no user {username!r}", 1)
+        store = Store(session, SYSTEM)
+        before = store.snapshot("user", user)
         for key, value in changes.items():
             setattr(user, key, value)
+        shown = {k: ("(changed)" if k == "password_hash" else v) for k, v in changes.items()}
+        store.log("update", "user", user.id, org_id=None, before=before, after=user, detail=shown)
         if changes.get("active") is False:
             # A disabled account's tokens die with it, not at their expiry.
             for token in session.scalars(

@@ -10,6 +10,10 @@
     Default 5.
 ``SHUANGTAN_UPLOAD_DIR``
     Where uploaded files wait for their import job. Default ``var/uploads``.
+``SHUANGTAN_KEY_FILE``
+    The platform's key-encryption key (32 random bytes, mode 0600), which wraps the verifier
+    organisations' Ed25519 signing keys stored in the database. Made on first use. Default
+    ``var/keys/platform.key``. Keep it out of backups of the database.
 """
 
 from __future__ import annotations
@@ -39,12 +43,15 @@ class Settings:
         Delay before activity data follows newly arrived readings. [s]
     upload_dir : pathlib.Path
         Where uploaded files wait for their import job.
+    key_file : pathlib.Path
+        The key-encryption key of the signing keys.
     """
 
     database_url: str
     token_hours: float = 12.0
     sync_delay_s: float = 5.0
     upload_dir: Path = Path("var") / "uploads"
+    key_file: Path = Path("var") / "keys" / "platform.key"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -84,4 +91,11 @@ class Settings:
         if not 0 <= delay <= 3600:
             raise InputError("must be between 0 and 3600", field="SHUANGTAN_SYNC_DELAY_S")
         uploads = Path(env.get("SHUANGTAN_UPLOAD_DIR", "") or Path("var") / "uploads")
-        return cls(database_url=url, token_hours=hours, sync_delay_s=delay, upload_dir=uploads)
+        key_file = Path(env.get("SHUANGTAN_KEY_FILE", "") or Path("var") / "keys" / "platform.key")
+        return cls(
+            database_url=url,
+            token_hours=hours,
+            sync_delay_s=delay,
+            upload_dir=uploads,
+            key_file=key_file,
+        )

@@ -9,12 +9,18 @@ scopes may narrow what the roles allow. Repositories turn :meth:`Principal.prefi
 role                   may
 =====================  =====================================================================
 ``platform_admin``     everything, everywhere
-``regulator``          read the subtree it is granted (its region)
+``regulator``          read the subtree it is granted (its region); assign verifiers to the
+                       inventories submitted in it
 ``org_admin``          read and write its subtree: organisations, sources, meters, activity
-                       data, inventories, users' roles
-``data_entry``         read its subtree; write activity data; recompute inventories
-``verifier``           read the subtrees it is granted (the organisations it verifies;
-                       verification itself comes with the verification workflow)
+                       data, inventories, users' roles; submit and publish inventories for
+                       verification, assign verifiers, answer findings
+``data_entry``         read its subtree; write activity data; recompute inventories; answer
+                       findings
+``verifier``           read the subtrees it is granted. Held on a verifier organisation, it
+                       makes its holder a member of that body: the cases assigned to the body
+                       become readable (the organisation's lineage, read-only) and the member
+                       raises findings, returns, and verifies them
+                       (:mod:`shuangtan.services.verification`)
 ``viewer``             read its subtree
 =====================  =====================================================================
 """
@@ -40,6 +46,9 @@ class Action(StrEnum):
     WRITE_ACTIVITY = "write_activity"
     RECOMPUTE = "recompute"
     MANAGE_USERS = "manage_users"
+    SUBMIT = "submit"
+    ASSIGN_VERIFIER = "assign_verifier"
+    RESPOND = "respond"
 
 
 #: Token scopes and the actions each admits.
@@ -54,15 +63,20 @@ SCOPES: Final[dict[str, frozenset[Action]]] = {
             Action.WRITE_ACTIVITY,
             Action.RECOMPUTE,
             Action.MANAGE_USERS,
+            Action.SUBMIT,
+            Action.ASSIGN_VERIFIER,
+            Action.RESPOND,
         }
     ),
 }
 
 _ALLOWED: Final[dict[Role, frozenset[Action]]] = {
     Role.PLATFORM_ADMIN: frozenset(Action),
-    Role.REGULATOR: frozenset({Action.READ}),
+    Role.REGULATOR: frozenset({Action.READ, Action.ASSIGN_VERIFIER}),
     Role.ORG_ADMIN: frozenset(Action),
-    Role.DATA_ENTRY: frozenset({Action.READ, Action.WRITE_ACTIVITY, Action.RECOMPUTE}),
+    Role.DATA_ENTRY: frozenset(
+        {Action.READ, Action.WRITE_ACTIVITY, Action.RECOMPUTE, Action.RESPOND}
+    ),
     Role.VERIFIER: frozenset({Action.READ}),
     Role.VIEWER: frozenset({Action.READ}),
 }

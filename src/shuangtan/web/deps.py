@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shuangtan.adapters.db.readings import Syncer
 from shuangtan.adapters.db.readings_queries import ReadingQueries
 from shuangtan.adapters.db.repositories import Accounts, Store
+from shuangtan.adapters.keys import KeyVault
 from shuangtan.adapters.settings import Settings
 from shuangtan.errors import AuthenticationError
 from shuangtan.factors import FactorLibrary
@@ -62,6 +63,14 @@ class AppState:
     jobs: JobRunner | None = None
 
     documents: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+    _vault: KeyVault | None = None
+
+    @property
+    def vault(self) -> KeyVault:
+        """Signs verification statements with the verifier organisations' keys."""
+        if self._vault is None:
+            self._vault = KeyVault(self.settings.key_file)
+        return self._vault
 
     def remember_document(self, inventory_id: int, body: bytes) -> bytes:
         """Keep an inventory version's document (immutable) in a small LRU; return it."""

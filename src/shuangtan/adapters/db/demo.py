@@ -57,6 +57,7 @@ def demo_users(park: DemoPark) -> tuple[tuple[str, str, str | None], ...]:
     region = next(o for o in park.orgs if o.kind == OrgKind.REGION)
     park_org = next(o for o in park.orgs if o.kind == OrgKind.PARK)
     enterprises = [o for o in park.orgs if o.kind == OrgKind.ENTERPRISE]
+    verifier = next(o for o in park.orgs if o.kind == OrgKind.VERIFIER)
     return (
         ("admin", Role.PLATFORM_ADMIN.value, None),
         ("regulator", Role.REGULATOR.value, region.code),
@@ -64,6 +65,8 @@ def demo_users(park: DemoPark) -> tuple[tuple[str, str, str | None], ...]:
         ("enterprise", Role.ORG_ADMIN.value, enterprises[0].code),
         ("verifier", Role.VERIFIER.value, enterprises[1].code),
         ("verifier", Role.VERIFIER.value, enterprises[2].code),
+        # Membership of the verification body: the cases assigned to it are this user's work.
+        ("verifier", Role.VERIFIER.value, verifier.code),
     )
 
 
@@ -116,6 +119,7 @@ def load_demo(
             )
     say(f"emission sources: {len(park.sources)}")
     source_ids: dict[str, int] = {}
+    source_org_ids: dict[int, int] = {}
     source_units: dict[str, str] = {}
     for src in park.sources:
         created_source = store.create_source(
@@ -135,6 +139,7 @@ def load_demo(
             }
         )
         source_ids[src.code] = created_source.id
+        source_org_ids[created_source.id] = created_source.org_id
         source_units[src.code] = src.unit
     say(f"meters: {len(park.meters)}")
     for meter in park.meters:
@@ -172,6 +177,20 @@ def load_demo(
         )
     session.add_all(rows)
     session.flush()
+    for row in rows:
+        store.log(
+            "import",
+            "activity",
+            row.id,
+            org_id=source_org_ids[row.source_id],
+            before=None,
+            after=row,
+            detail={
+                "source_id": row.source_id,
+                "period_start": row.period_start,
+                "amount": row.amount,
+            },
+        )
     say("accounts: " + ", ".join(sorted({u for u, _, _ in demo_users(park)})))
     users: dict[str, int] = {}
     created_users: list[tuple[str, str, str]] = []

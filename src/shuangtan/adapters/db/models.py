@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -39,8 +40,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "ActivityDatum",
     "ApiToken",
+    "AuditHead",
+    "AuditRecord",
     "Base",
     "EmissionSource",
+    "Evidence",
+    "Finding",
+    "FindingComment",
     "Inventory",
     "InventoryItem",
     "Job",
@@ -53,9 +59,12 @@ __all__ = [
     "QuarantinedReading",
     "Reading",
     "ReadingChange",
+    "ReportFile",
     "RoleGrant",
+    "SigningKey",
     "SyncQueue",
     "User",
+    "Verification",
 ]
 
 # Deterministic constraint names, so migrations can drop them on every backend.
@@ -507,3 +516,187 @@ class Job(Base):
     created_at: Mapped[dt.datetime]
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+class AuditHead(Base):
+    """The end of the audit chain: one row, locked by every transaction that appends to it.
+
+    The lock serialises appenders, so sequence numbers and links never fork; ``audit verify``
+    checks that the head names the last record (a cut-off tail shows).
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AuditRecord(Base):
+    """One append-only audit record, linked to the one before it by SHA-256.
+
+    ``sha256`` is the hash of ``prev_sha256`` and the canonical JSON of the other columns
+    (:func:`shuangtan.services.audit.record_hash`); ``before_sha256`` and ``after_sha256`` are
+    the hashes of the entity's state before and after the change (``None`` when it did not
+    exist). Database triggers refuse ``UPDATE`` and ``DELETE`` on this table.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity", "entity_id", "seq"),
+        Index("ix_audit_log_org", "org_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    #: No foreign keys: a record outlives what it names.
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    before_sha256: Mapped[str | None] = mapped_column(String(64))
+    after_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: Canonical JSON text of what changed (field names and values people need to read).
+    detail: Mapped[str] = mapped_column(Text)
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Verification(Base):
+    """A verification case: one organisation's inventory for one period, under review.
+
+    ``state`` runs ``submitted`` → ``in_verification`` → ``verified`` → ``published``, or
+    ``in_verification`` → ``returned`` → ``submitted`` again (with a new version, if it was
+    recomputed). A current inventory with no open case is a draft.
+    """
+
+    __tablename__ = "verifications"
+    __table_args__ = (
+        Index("ix_verifications_org_period", "org_id", "period"),
+        Index("ix_verifications_verifier", "verifier_org_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"))
+    period: Mapped[str] = mapped_column(String(10))
+    inventory_id: Mapped[int] = mapped_column(ForeignKey("inventories.id", ondelete="RESTRICT"))
+    state: Mapped[str] = mapped_column(String(20))
+    verifier_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    submitted_at: Mapped[dt.datetime]
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assigned_at: Mapped[dt.datetime | None]
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[dt.datetime | None]
+    #: The signed verification statement: canonical JSON text, exactly the bytes signed.
+    statement: Mapped[str | None] = mapped_column(Text)
+    #: Ed25519 signature of ``statement`` [base64].
+    signature: Mapped[str | None] = mapped_column(String(100))
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("signing_keys.id", ondelete="RESTRICT"))
+    updated_at: Mapped[dt.datetime]
+
+
+class Finding(Base):
+    """A verifier's finding on a case, answered by the organisation, closed by the verifier."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("verification_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    verification_id: Mapped[int] = mapped_column(
+        ForeignKey("verifications.id", ondelete="RESTRICT"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    #: ``major`` (must be corrected), ``minor`` or ``observation``.
+    severity: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: What the finding is about, e.g. ``{"source_code": "E01-BOILER", "month": "2025-03"}``.
+    subject: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: ``open``, ``answered`` or ``closed``.
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    closed_at: Mapped[dt.datetime | None]
+
+
+class FindingComment(Base):
+    """A comment on a finding: the organisation's response or the verifier's reply."""
+
+    __tablename__ = "finding_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    finding_id: Mapped[int] = mapped_column(
+        ForeignKey("findings.id", ondelete="RESTRICT"), index=True
+    )
+    #: ``verifier`` or ``organization``: which side wrote it.
+    side: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Evidence(Base):
+    """A file that backs an activity datum (an invoice, a reading sheet, a weighbridge log)."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activity_data.id", ondelete="RESTRICT"), index=True
+    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    #: SHA-256 of ``content`` [hex].
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text, default="")
+    uploaded_at: Mapped[dt.datetime]
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SigningKey(Base):
+    """A verifier organisation's Ed25519 key; the private half is stored wrapped (AES-GCM)."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    #: Raw 32-byte Ed25519 public key [base64].
+    public_key: Mapped[str] = mapped_column(String(64))
+    #: The private key, encrypted under the platform's key-encryption key [base64].
+    wrapped_private_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class ReportFile(Base):
+    """A generated report file, kept for download (made by a report job)."""
+
+    __tablename__ = "report_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    period: Mapped[str] = mapped_column(String(10))
+    fmt: Mapped[str] = mapped_column(String(10))
+    lang: Mapped[str] = mapped_column(String(10))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -16,14 +16,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypeVar, cast
 
 import orjson
-from sqlalchemy import Select, bindparam, delete, false, func, or_, select, update
+from sqlalchemy import Select, bindparam, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shuangtan.adapters.db.audit import AuditTrail, entity_state
 from shuangtan.adapters.db.models import (
     ActivityDatum,
     ApiToken,
     EmissionSource,
+    Evidence,
     Inventory,
     InventoryItem,
     Meter,
@@ -32,6 +34,7 @@ from shuangtan.adapters.db.models import (
     Reading,
     RoleGrant,
     User,
+    Verification,
 )
 from shuangtan.adapters.db.readings import meter_info
 from shuangtan.domain.platform import ALLOWED_PARENTS, CATEGORY_SCOPE, Category, OrgKind, Role
@@ -44,6 +47,7 @@ from shuangtan.errors import (
     PermissionDeniedError,
 )
 from shuangtan.services.access import SCOPES, Action, Grant, Principal
+from shuangtan.services.audit import state_hash
 from shuangtan.services.credentials import (
     check_password_strength,
     hash_password,
@@ -152,6 +156,61 @@ class Store:
     def __init__(self, session: Session, principal: Principal) -> None:
         self.session = session
         self.principal = principal
+        self._trail: AuditTrail | None = None
+
+    # --- audit ------------------------------------------------------------------------------
+
+    @property
+    def trail(self) -> AuditTrail:
+        """The audit trail, appended to as this principal."""
+        if self._trail is None:
+            self._trail = AuditTrail(self.session, self.principal)
+        return self._trail
+
+    def snapshot(self, entity: str, obj: Any) -> dict[str, Any]:
+        """The audited state of ``obj`` now (before a change)."""
+        self.session.flush()
+        return entity_state(entity, obj)
+
+    def log(
+        self,
+        verb: str,
+        entity: str,
+        ident: int,
+        *,
+        org_id: int | None,
+        before: Mapping[str, Any] | None,
+        after: Any = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append the audit record of a change.
+
+        ``before`` is a :meth:`snapshot` taken before it (``None`` for a creation), ``after``
+        the object (``None`` once deleted); ``detail`` defaults to the fields that changed.
+        """
+        after_state = None if after is None else self.snapshot(entity, after)
+        if detail is None:
+            if before is None and after_state is not None:
+                detail = {k: v for k, v in after_state.items() if k != "items"}
+            elif after_state is None and before is not None:
+                detail = {k: v for k, v in before.items() if k != "items"}
+            else:
+                assert before is not None
+                assert after_state is not None
+                detail = {
+                    k: [before.get(k), v]
+                    for k, v in after_state.items()
+                    if k != "items" and before.get(k) != v
+                }
+        self.trail.record(
+            f"{entity}.{verb}",
+            entity,
+            ident,
+            org_id=org_id,
+            before=None if before is None else state_hash(before),
+            after=None if after_state is None else state_hash(after_state),
+            detail=detail,
+        )
 
     # --- scoping ----------------------------------------------------------------------------
 
@@ -311,17 +370,20 @@ class Store:
         self._flush(f"organization code {data['code']!r} is taken", "code")
         org.path = f"{parent.path if parent else '/'}{org.id}/"
         self._flush("organization path conflict", "parent_id")
+        self.log("create", "organization", org.id, org_id=org.id, before=None, after=org)
         return org
 
     def update_org(self, org_id: int, data: Mapping[str, Any]) -> Organization:
         """Change an organisation's descriptive fields (not its place in the tree)."""
         org = self.get_org(org_id, Action.WRITE_ORGANIZATION)
         _refuse_nulls(data, ("sector", "region", "credit_code"))
+        before = self.snapshot("organization", org)
         for key in _ORG_FIELDS:
             if key in data:
                 setattr(org, key, data[key])
         org.updated_at = utcnow()
         self._flush(f"organization code {data.get('code')!r} is taken", "code")
+        self.log("update", "organization", org.id, org_id=org.id, before=before, after=org)
         return org
 
     def delete_org(self, org_id: int) -> None:
@@ -350,9 +412,15 @@ class Store:
         ):
             if self.session.scalar(select(func.count()).where(column == org.id)):
                 raise ConflictError(f"organization {org.code} still has {label}", field="id")
-        self.session.execute(delete(RoleGrant).where(RoleGrant.org_id == org.id))
+        for grant in self.session.scalars(select(RoleGrant).where(RoleGrant.org_id == org.id)):
+            before_grant = self.snapshot("grant", grant)
+            self.session.delete(grant)
+            self.session.flush()
+            self.log("delete", "grant", before_grant["id"], org_id=org.id, before=before_grant)
+        before = self.snapshot("organization", org)
         self.session.delete(org)
         self.session.flush()
+        self.log("delete", "organization", org.id, org_id=org.parent_id, before=before)
 
     def economics(self, org_id: int) -> list[OrgEconomics]:
         """Economic data of an organisation, by year."""
@@ -365,13 +433,24 @@ class Store:
         row = self.session.scalars(
             select(OrgEconomics).where(OrgEconomics.org_id == org.id, OrgEconomics.year == year)
         ).first()
+        before = None
         if row is None:
             row = OrgEconomics(org_id=org.id, year=year)
             self.session.add(row)
+        else:
+            before = self.snapshot("economics", row)
         for key in ("output_value_10k_cny", "value_added_10k_cny", "employees", "floor_area_m2"):
             setattr(row, key, data.get(key))
         row.production = [dict(p) for p in data.get("production") or []]
         self.session.flush()
+        self.log(
+            "create" if before is None else "update",
+            "economics",
+            row.id,
+            org_id=org.id,
+            before=before,
+            after=row,
+        )
         return row
 
     # --- emission sources -------------------------------------------------------------------
@@ -450,16 +529,19 @@ class Store:
         source.name_en = source.name_en or ""
         self.session.add(source)
         self._flush(f"source code {data['code']!r} is taken", "code")
+        self.log("create", "source", source.id, org_id=org.id, before=None, after=source)
         return source
 
     def update_source(self, source_id: int, data: Mapping[str, Any]) -> EmissionSource:
         """Change a source; the scope follows its category."""
         source = self.get_source(source_id, Action.WRITE_CONFIGURATION)
         values = self._source_values(data, source)
+        before = self.snapshot("source", source)
         for key, value in values.items():
             setattr(source, key, value)
         source.updated_at = utcnow()
         self._flush(f"source code {data.get('code')!r} is taken", "code")
+        self.log("update", "source", source.id, org_id=source.org_id, before=before, after=source)
         return source
 
     def delete_source(self, source_id: int) -> None:
@@ -475,11 +557,56 @@ class Store:
                 f"source {source.code} has {count} activity data; delete them or set active=false",
                 field="id",
             )
-        self.session.execute(
-            update(Meter).where(Meter.source_id == source.id).values(source_id=None)
+        # Results that name the source keep its code; their link to it goes, audited. A version
+        # under verification or verified is never edited: its sources stay (inactive).
+        named = list(
+            self.session.scalars(
+                select(Inventory)
+                .where(
+                    Inventory.id.in_(
+                        select(InventoryItem.inventory_id).where(
+                            InventoryItem.source_id == source.id
+                        )
+                    )
+                )
+                .order_by(Inventory.id)
+            )
         )
+        reviewed = self.session.scalar(
+            select(func.count())
+            .select_from(Verification)
+            .where(Verification.inventory_id.in_([i.id for i in named] or [-1]))
+        )
+        if reviewed:
+            raise ConflictError(
+                f"source {source.code} is in an inventory under verification or verified;"
+                " set active=false instead",
+                field="id",
+            )
+        for inventory in named:
+            before_inventory = self.snapshot("inventory", inventory)
+            for item in inventory.items:
+                if item.source_id == source.id:
+                    item.source_id = None
+            self.log(
+                "unlink_source",
+                "inventory",
+                inventory.id,
+                org_id=inventory.org_id,
+                before=before_inventory,
+                after=inventory,
+                detail={"source_code": source.code},
+            )
+        for meter in self.session.scalars(select(Meter).where(Meter.source_id == source.id)):
+            before_meter = self.snapshot("meter", meter)
+            meter.source_id = None
+            self.log(
+                "update", "meter", meter.id, org_id=meter.org_id, before=before_meter, after=meter
+            )
+        before = self.snapshot("source", source)
         self.session.delete(source)
         self.session.flush()
+        self.log("delete", "source", before["id"], org_id=source.org_id, before=before)
 
     # --- meters -----------------------------------------------------------------------------
 
@@ -551,6 +678,7 @@ class Store:
         meter.name_en = meter.name_en or ""
         self.session.add(meter)
         self._flush(f"meter code {data['code']!r} is taken", "code")
+        self.log("create", "meter", meter.id, org_id=org.id, before=None, after=meter)
         return meter
 
     def update_meter(self, meter_id: int, data: Mapping[str, Any]) -> Meter:
@@ -561,11 +689,13 @@ class Store:
         assert org is not None
         if "source_id" in data:
             self._meter_source(org, data["source_id"])
+        before = self.snapshot("meter", meter)
         for key in _METER_FIELDS:
             if key in data:
                 setattr(meter, key, data[key])
         meter.updated_at = utcnow()
         self._flush(f"meter code {data.get('code')!r} is taken", "code")
+        self.log("update", "meter", meter.id, org_id=meter.org_id, before=before, after=meter)
         return meter
 
     def delete_meter(self, meter_id: int) -> None:
@@ -579,8 +709,10 @@ class Store:
                 f"meter {meter.code} has readings: set active=false instead of deleting it",
                 field="id",
             )
+        before = self.snapshot("meter", meter)
         self.session.delete(meter)
         self.session.flush()
+        self.log("delete", "meter", meter_id, org_id=meter.org_id, before=before)
 
     def meter_resolver(
         self, *, within: Organization | None = None, action: Action = Action.WRITE_ACTIVITY
@@ -664,11 +796,13 @@ class Store:
             " correct it with PATCH /api/v1/activity/{id}",
             "period_start",
         )
+        self.log("create", "activity", datum.id, org_id=source.org_id, before=None, after=datum)
         return datum
 
     def update_activity(self, activity_id: int, data: Mapping[str, Any]) -> ActivityDatum:
         """Correct an activity datum; its version goes up by one."""
         datum = self.get_activity(activity_id, Action.WRITE_ACTIVITY)
+        before = self.snapshot("activity", datum)
         changed = False
         for key in ("amount", "unit", "note", "period_start", "period_end"):
             if key in data and data[key] is not None and getattr(datum, key) != data[key]:
@@ -679,13 +813,40 @@ class Store:
             datum.updated_at = utcnow()
             datum.updated_by = self.user_id
         self._flush("another datum covers that period", "period_start")
+        if changed:
+            self.log(
+                "update",
+                "activity",
+                datum.id,
+                org_id=self._activity_org(datum),
+                before=before,
+                after=datum,
+            )
         return datum
+
+    def _activity_org(self, datum: ActivityDatum) -> int:
+        org_id = self.session.scalar(
+            select(EmissionSource.org_id).where(EmissionSource.id == datum.source_id)
+        )
+        assert org_id is not None
+        return org_id
 
     def delete_activity(self, activity_id: int) -> ActivityDatum:
         """Delete an activity datum; returns it (detached) so callers can recompute."""
         datum = self.get_activity(activity_id, Action.WRITE_ACTIVITY)
+        evidence = self.session.scalar(
+            select(func.count()).select_from(Evidence).where(Evidence.activity_id == datum.id)
+        )
+        if evidence:
+            raise ConflictError(
+                f"activity datum {datum.id} has {evidence} evidence files; correct it instead",
+                field="id",
+            )
+        before = self.snapshot("activity", datum)
+        org_id = self._activity_org(datum)
         self.session.delete(datum)
         self.session.flush()
+        self.log("delete", "activity", activity_id, org_id=org_id, before=before)
         return datum
 
     # --- inventories ------------------------------------------------------------------------
@@ -921,7 +1082,17 @@ class Store:
         )
         version = (last_version or 0) + 1
         if previous is not None:
+            before_previous = self.snapshot("inventory", previous)
             previous.status = "superseded"
+            self.log(
+                "supersede",
+                "inventory",
+                previous.id,
+                org_id=org.id,
+                before=before_previous,
+                after=previous,
+                detail={"period": label, "version": previous.version, "by_version": version},
+            )
         inventory = Inventory(
             org_id=org.id,
             period=label,
@@ -975,6 +1146,23 @@ class Store:
             }
         ).decode()
         self.session.flush()
+        self.log(
+            "compute",
+            "inventory",
+            inventory.id,
+            org_id=org.id,
+            before=None,
+            after=inventory,
+            detail={
+                "period": label,
+                "version": version,
+                "co2e_t": inventory.co2e_t,
+                "energy_tce": inventory.energy_tce,
+                "library_version": inventory.library_version,
+                "gwp_set": inventory.gwp_set,
+                "reason": reason,
+            },
+        )
         return inventory.id, version, diff
 
     def affected_inventories(
@@ -1075,6 +1263,7 @@ class Store:
         )
         self.session.add(user)
         self._flush(f"username {username!r} is taken", "username")
+        self.log("create", "user", user.id, org_id=None, before=None, after=user)
         for role, org_id in grants:
             self.grant(user.id, role, org_id, _user=user)
         return user
@@ -1110,6 +1299,15 @@ class Store:
         grant = RoleGrant(user_id=user.id, org_id=org_id, role=parsed.value)
         self.session.add(grant)
         self.session.flush()
+        self.log(
+            "create",
+            "grant",
+            grant.id,
+            org_id=org_id,
+            before=None,
+            after=grant,
+            detail={"user": user.username, "role": parsed.value, "org_id": org_id},
+        )
         return grant
 
     def revoke_grant(self, user_id: int, grant_id: int) -> None:
@@ -1124,8 +1322,10 @@ class Store:
                 raise PermissionDeniedError("this token's scopes do not allow managing users")
         else:
             self.get_org(grant.org_id, Action.MANAGE_USERS)
+        before = self.snapshot("grant", grant)
         self.session.delete(grant)
         self.session.flush()
+        self.log("delete", "grant", grant_id, org_id=grant.org_id, before=before)
 
     def grant_paths(self, user: User) -> list[tuple[RoleGrant, Organization | None]]:
         """A user's grants with their organisations."""
@@ -1261,18 +1461,39 @@ class Accounts:
             self.session.execute(
                 update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
             )
-        grants = self.session.execute(
-            select(RoleGrant.role, RoleGrant.org_id, Organization.path)
+        rows = self.session.execute(
+            select(RoleGrant.role, RoleGrant.org_id, Organization.path, Organization.kind)
             .outerjoin(Organization, Organization.id == RoleGrant.org_id)
             .where(RoleGrant.user_id == user_id)
-        )
+        ).all()
+        grants = [Grant(Role(r), o, p) for r, o, p, _ in rows]
+        bodies = [o for r, o, _, k in rows if r == Role.VERIFIER.value and k == "verifier" and o]
+        if bodies:
+            grants.extend(self._case_grants(bodies))
         return Principal(
             user_id=user_id,
             username=username,
-            grants=tuple(Grant(Role(r), o, p) for r, o, p in grants),
+            grants=tuple(grants),
             scopes=frozenset(scopes.split()),
             token_id=token_id,
         )
+
+    def _case_grants(self, bodies: list[int]) -> list[Grant]:
+        """Read access (as ``viewer``) to the organisations whose cases the bodies verify.
+
+        A verifier sees an organisation's lineage (readings, factors, evidence) while the case
+        is assigned to its body, and keeps seeing what it signed.
+        """
+        rows = self.session.execute(
+            select(Verification.org_id, Organization.path)
+            .join(Organization, Organization.id == Verification.org_id)
+            .where(
+                Verification.verifier_org_id.in_(bodies),
+                Verification.state.in_(("in_verification", "returned", "verified", "published")),
+            )
+            .distinct()
+        )
+        return [Grant(Role.VIEWER, org_id, path) for org_id, path in rows]
 
     def tokens(self, user_id: int) -> list[ApiToken]:
         """A user's tokens that are neither revoked nor expired."""
