@@ -47,6 +47,8 @@ readings_app = typer.Typer(help="Meter readings: activity sync.", no_args_is_hel
 app.add_typer(readings_app, name="readings")
 simulate_app = typer.Typer(help="Live readings for the demo park.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 _err = Console(stderr=True)
 
@@ -587,6 +589,82 @@ def inventory_recompute(
             raise _fail(str(exc), 1) from None
         session.commit()
         typer.echo(f"{len(targets)} inventories recomputed")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the chain, every audited row and every signed statement; exit 1 on any problem.
+
+    Names the first broken link of the chain, then every row that differs from its last
+    audited state and every statement whose signature or content no longer holds.
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.audit import verify
+
+    _, engine = _database()
+    console = Console(stderr=True)
+    with (
+        Session(engine) as session,
+        Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+        ) as bar,
+    ):
+        task = bar.add_task("checking the chain …")
+        report = verify(
+            session,
+            progress=lambda n: bar.update(task, description=f"checking the chain: {n} records"),
+        )
+    if as_json:
+        typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(
+            f"{report.records} records, {report.entities} audited rows,"
+            f" {report.signatures} signed statements checked"
+        )
+        first = report.first_broken_link
+        if first is not None:
+            typer.echo(f"first broken link: record {first.seq}: {first.message}")
+        for problem in report.problems:
+            if problem is not first:
+                typer.echo(f"{problem.kind}: {problem.message}")
+        if report.more:
+            typer.echo(f"… and {report.more} more problems")
+        typer.echo("ok" if report.ok else "FAILED")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("adopt")
+def audit_adopt() -> None:
+    """Record every row the trail does not know yet, as found (once, after an upgrade)."""
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.audit import adopt
+    from shuangtan.adapters.db.repositories import SYSTEM, Store
+
+    _, engine = _database()
+    with Session(engine) as session:
+        count = adopt(session, Store(session, SYSTEM).trail)
+        session.commit()
+    typer.echo(f"{count} rows recorded as found")
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the last record's number and hash: keep it elsewhere to anchor the chain."""
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.models import AuditHead
+
+    _, engine = _database()
+    with Session(engine) as session:
+        head = session.get(AuditHead, 1)
+        if head is None:
+            raise _fail("the audit head is missing: run `shuangtan db upgrade`", 1)
+        typer.echo(f"{head.seq} {head.sha256}")
 
 
 @app.command()

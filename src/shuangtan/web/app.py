@@ -333,11 +333,13 @@ def create_app(
 
     from shuangtan.web.api import router
     from shuangtan.web.readings_api import router as readings_router
+    from shuangtan.web.reports_api import router as reports_router
     from shuangtan.web.ui import router as ui_router
     from shuangtan.web.verification_api import router as verification_router
 
     app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(readings_router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(verification_router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    app.include_router(reports_router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(ui_router)
     return app

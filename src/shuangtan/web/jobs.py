@@ -1,7 +1,12 @@
-"""Background jobs of the API process: file imports run on a worker thread."""
+"""Background jobs of the API process: file imports, reports and recomputations.
+
+They run one after another on one worker thread. A task's progress is committed as it goes
+(``done`` of ``total``), so ``GET /api/v1/jobs/{id}`` can follow it from another request.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
@@ -10,16 +15,29 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from shuangtan.adapters.db.models import Job
 from shuangtan.adapters.imports import ImportStoppedError, abandon_import, run_import
 from shuangtan.adapters.settings import Settings
+from shuangtan.errors import ShuangtanError
 from shuangtan.services.access import Principal
 
-__all__ = ["JobRunner"]
+__all__ = ["JobRunner", "Progress", "Task"]
+
+#: ``progress(done, total)``: commits the job's progress.
+Progress = Callable[[int, int], None]
+#: A task: ``task(session, progress) -> result`` (the caller's principal is bound in).
+Task = Callable[[Session, Progress], dict[str, Any]]
 
 log = logging.getLogger("shuangtan.jobs")
 
 #: The error of a queued job the server stopped before running it.
 NOT_STARTED = "the server stopped before the import started; upload the file again"
+#: The error of a queued task the server stopped before running it.
+NOT_STARTED_TASK = "the server stopped before the job started; start it again"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class JobRunner:
@@ -86,6 +104,52 @@ class JobRunner:
         )
         return future
 
+    def submit_task(self, job_id: int, task: Task) -> Future[Any]:
+        """Queue a task (a report, a recomputation) for a job row made by the caller.
+
+        The task gets a session of its own and a progress callback; its result is stored on
+        the job. A :class:`~shuangtan.errors.ShuangtanError` ends the job ``failed`` with its
+        message; any other error ends it ``failed`` with a generic one (the log has the detail).
+        """
+
+        def update(**values: Any) -> None:
+            with self.sessions() as session:
+                job = session.get(Job, job_id)
+                if job is not None:
+                    for key, value in values.items():
+                        setattr(job, key, value)
+                    session.commit()
+
+        def progress(done: int, total: int) -> None:
+            update(done=done, total=total)
+
+        def work() -> Any:
+            update(status="running", started_at=_now())
+            try:
+                with self.sessions() as session:
+                    result = task(session, progress)
+                    session.commit()
+            except ShuangtanError as exc:
+                update(status="failed", error=str(exc), finished_at=_now())
+                return None
+            except Exception:
+                log.exception("job %s failed", job_id)
+                update(
+                    status="failed",
+                    error="the job failed on an internal error; the server log has the detail",
+                    finished_at=_now(),
+                )
+                return None
+            update(status="done", result=result, finished_at=_now())
+            return result
+
+        future = self.pool.submit(work)
+        self.futures[job_id] = future
+        future.add_done_callback(
+            lambda done: None if done.cancelled() else self.futures.pop(job_id, None)
+        )
+        return future
+
     def close(self) -> None:
         """Stop: the running job ends after its current chunk, queued ones end ``failed``.
 
@@ -96,6 +160,13 @@ class JobRunner:
         for job_id, future in list(self.futures.items()):
             if future.cancelled():
                 try:
+                    with self.sessions() as session:
+                        job = session.get(Job, job_id)
+                        if job is not None and job.kind != "import":
+                            job.status, job.error = "failed", NOT_STARTED_TASK
+                            job.finished_at = _now()
+                            session.commit()
+                            continue
                     abandon_import(self.sessions, job_id, NOT_STARTED, remove_file=True)
                 except Exception:
                     log.exception("import job %s could not be marked failed", job_id)
