@@ -78,7 +78,12 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     """The demo park (January 2025's readings) served on 127.0.0.1."""
     tmp = tmp_path_factory.mktemp("ui")
     database_url = f"sqlite:///{tmp / 'demo.sqlite'}"
-    env = {**os.environ, "SHUANGTAN_DATABASE_URL": database_url, "SHUANGTAN_UPLOAD_DIR": str(tmp)}
+    env = {
+        **os.environ,
+        "SHUANGTAN_DATABASE_URL": database_url,
+        "SHUANGTAN_UPLOAD_DIR": str(tmp),
+        "SHUANGTAN_KEY_FILE": str(tmp / "keys" / "platform.key"),
+    }
     cli = [sys.executable, "-m", "shuangtan"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run(

@@ -282,10 +282,11 @@ def demo_load(
     from sqlalchemy.orm import Session
 
     from shuangtan.adapters.db.demo import DEMO_PASSWORD, is_loaded, load_demo
+    from shuangtan.adapters.keys import KeyVault
     from shuangtan.services.calculation import default_library
 
     chosen = _months(months)
-    _, engine = _database()
+    settings, engine = _database()
     console = Console()
     with Session(engine) as session:
         if is_loaded(session):
@@ -299,6 +300,7 @@ def demo_load(
                     default_library(),
                     seed=seed,
                     progress=lambda m: console.print(f"  {m}"),
+                    vault=KeyVault(settings.key_file),
                 )
             except ShuangtanError as exc:
                 session.rollback()
@@ -307,7 +309,7 @@ def demo_load(
             console.print(
                 f"demo loaded: {loaded.organizations} organizations, {loaded.sources} sources,"
                 f" {loaded.meters} meters, {loaded.activity} activity data,"
-                f" {loaded.inventories} inventories"
+                f" {loaded.inventories} inventories, {loaded.cases} verification cases"
             )
             if readings:
                 _demo_readings(engine, console, chosen)

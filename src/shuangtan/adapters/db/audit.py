@@ -469,7 +469,7 @@ def adopt(session: Session, trail: AuditTrail) -> int:
     from an earlier version), once. What it adopts is trusted as found: run it only on data
     you trust, and keep its output.
     """
-    known: set[tuple[str, int]] = set()
+    known: set[tuple[str, int | None]] = set()
     for entity, entity_id in session.execute(
         select(AuditRecord.entity, AuditRecord.entity_id).where(AuditRecord.entity_id.is_not(None))
     ):

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from shuangtan.adapters.db.models import ActivityDatum, Meter, Organization
 from shuangtan.adapters.db.repositories import SYSTEM, Store, utcnow
+from shuangtan.adapters.keys import KeyVault
 from shuangtan.domain.platform import OrgKind, Role
 from shuangtan.factors import FactorLibrary
+from shuangtan.services.access import SCOPES, Grant, Principal
 from shuangtan.services.demo_park import DemoPark, build_demo_park
 from shuangtan.services.inventories import month_bounds, parse_period, recompute
 
@@ -36,6 +38,7 @@ class DemoLoad:
     meters: int
     activity: int
     inventories: int
+    cases: int
     park_id: int
     park_code: str
     users: tuple[tuple[str, str, str], ...]  # (username, role, organisation code)
@@ -52,12 +55,16 @@ def is_loaded(session: Session, park: DemoPark | None = None) -> bool:
     )
 
 
+def _verifier(park: DemoPark) -> Any:
+    return next(o for o in park.orgs if o.kind == OrgKind.VERIFIER)
+
+
 def demo_users(park: DemoPark) -> tuple[tuple[str, str, str | None], ...]:
     """The demo accounts: (username, role, organisation code or None for platform-wide)."""
     region = next(o for o in park.orgs if o.kind == OrgKind.REGION)
     park_org = next(o for o in park.orgs if o.kind == OrgKind.PARK)
     enterprises = [o for o in park.orgs if o.kind == OrgKind.ENTERPRISE]
-    verifier = next(o for o in park.orgs if o.kind == OrgKind.VERIFIER)
+    verifier = _verifier(park)
     return (
         ("admin", Role.PLATFORM_ADMIN.value, None),
         ("regulator", Role.REGULATOR.value, region.code),
@@ -76,11 +83,13 @@ def load_demo(
     *,
     seed: int = 2026,
     progress: Callable[[str], None] | None = None,
+    vault: KeyVault | None = None,
 ) -> DemoLoad:
     """Create the demo park, its accounts and its annual inventories in one transaction.
 
     The caller commits. Every activity datum is stored as ``imported``; every inventory is
-    computed with ``library`` and stored as version 1.
+    computed with ``library`` and stored as version 1. With a ``vault``, three enterprises'
+    latest inventories go into verification with the verifier body (:func:`_demo_cases`).
     """
     say = progress or (lambda _message: None)
     park = build_demo_park(seed)
@@ -212,6 +221,10 @@ def load_demo(
         for code in targets:
             recompute(store, library, ids[code], period, reason="demo load")
             count += 1
+    cases = 0
+    if vault is not None:
+        say("verification: three cases with verifier body " + _verifier(park).code)
+        cases = _demo_cases(session, store, vault, park, ids, users)
     park_org = next(o for o in park.orgs if o.kind == OrgKind.PARK)
     return DemoLoad(
         organizations=len(park.orgs),
@@ -219,10 +232,66 @@ def load_demo(
         meters=len(park.meters),
         activity=len(rows),
         inventories=count,
+        cases=cases,
         park_id=ids[park_org.code],
         park_code=park_org.code,
         users=tuple(created_users),
     )
+
+
+def _demo_cases(
+    session: Session,
+    store: Store,
+    vault: KeyVault,
+    park: DemoPark,
+    ids: dict[str, int],
+    users: dict[str, int],
+) -> int:
+    """Verification cases of the latest year, one in each state a visitor should see.
+
+    The second enterprise's inventory is verified by the demo ``verifier`` (a member of the
+    verifier body) and published; the third's is in verification with an open finding; the
+    first's is submitted and waits for the regulator to assign a verifier.
+    """
+    from shuangtan.adapters.db.verification import Cases
+
+    year = str(max(park.years))
+    body = _verifier(park)
+    enterprises = [o for o in park.orgs if o.kind == OrgKind.ENTERPRISE]
+    body_org = store.get_org(ids[body.code])
+    member = Principal(
+        users["verifier"],
+        "verifier",
+        (Grant(Role.VERIFIER, body_org.id, body_org.path),),
+        frozenset(SCOPES),
+    )
+    cases = Cases(store, vault)
+    as_verifier = Cases(Store(session, member), vault)
+    published = cases.submit(ids[enterprises[1].code], year)
+    cases.assign(published.id, body_org.id)
+    finding = as_verifier.add_finding(
+        published.id,
+        severity="minor",
+        title="外购电力月度数据缺少供电公司结算单",
+        body="请补充 3 月份供电公司电费结算单作为活动数据证据。",
+    )
+    cases.comment(finding.id, "已补充结算单扫描件,见证据文件。")
+    as_verifier.close_finding(finding.id)
+    as_verifier.verify(
+        published.id,
+        "经核查,该企业温室气体排放报告符合核算指南要求,排放量数据真实、准确、完整。",
+    )
+    cases.publish(published.id)
+    open_case = cases.submit(ids[enterprises[2].code], year)
+    cases.assign(open_case.id, body_org.id)
+    as_verifier.add_finding(
+        open_case.id,
+        severity="major",
+        title="燃煤低位发热量未实测,采用缺省值",
+        body="请提供入炉煤低位发热量的月度检测报告,或说明采用缺省值的依据。",
+    )
+    cases.submit(ids[enterprises[0].code], year)
+    return 3
 
 
 def load_demo_readings(
