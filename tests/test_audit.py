@@ -216,3 +216,50 @@ def test_cli_audit_verify_names_the_first_broken_link(
     assert f"first broken link: record {seq}:" in broken.stdout
     assert "Traceback" not in broken.stderr
     # The tampered row stays in the log; the test database is dropped or wiped after.
+
+
+def test_activity_that_follows_the_meters_stays_audited(db: Database, library: Any) -> None:
+    """The activity sync writes data too: created and corrected data keep the trail whole."""
+    from shuangtan.adapters.db.readings import ReadingsWriter, sync_activity
+    from shuangtan.domain.readings import Channel, RawReading
+
+    world = build_world(db.engine)
+    cst = dt.timezone(dt.timedelta(hours=8))
+    with Session(db.engine) as session:
+        store = Store(session, SYSTEM)
+        adopt(session, store.trail)
+        # March 2025's coal is given to the meters (its entered datum goes, audited).
+        store.delete_activity(world.activity["B1-S-COAL/03"])
+        session.commit()
+    march = [
+        RawReading(
+            "B1-S-COAL-M",
+            (dt.datetime(2025, 3, 1, tzinfo=cst) + dt.timedelta(minutes=15 * k)).isoformat(),
+            2.5,
+        )
+        for k in range(1, 96 * 31 + 1)
+    ]
+    for batch in (march, [RawReading("B1-S-COAL-M", march[10].ts, 12.5)]):
+        with Session(db.engine) as session:
+            store = Store(session, SYSTEM)
+            ReadingsWriter(session).ingest(
+                batch,
+                resolve=store.meter_resolver(),
+                now=dt.datetime(2026, 11, 21, tzinfo=dt.UTC),
+                channel=Channel.HTTP,
+            )
+            session.commit()
+        with Session(db.engine) as session:
+            done = sync_activity(session, library)
+            session.commit()
+        assert done.created + done.updated == 1
+        with Session(db.engine) as session:
+            report = verify(session)
+            assert report.ok, report.problems
+    with Session(db.engine) as session:
+        actions = session.scalars(
+            select(AuditRecord.action)
+            .where(AuditRecord.entity == "activity")
+            .order_by(AuditRecord.seq)
+        ).all()
+    assert actions[-2:] == ["activity.sync", "activity.sync"]
