@@ -29,7 +29,12 @@ uses the PostgreSQL server of ``SHUANGTAN_BENCH_PG`` (default the local one) and
 A fourth section, ``pages``, measures the server time of every dashboard page on the demo park
 (in process, signed in as ``park``) against ``GET /api/v1/auth/me``; it lives in
 ``bench/pages.py`` and writes ``bench/out/results-pages.json``.
-``--only calc``, ``--only api``, ``--only readings`` or ``--only pages`` runs one section.
+A fifth section, ``reports``, measures the reports on the demo park (an enterprise's annual
+inventory report as PDF, HTML, Excel; the park summary over its 25 enterprises as PDF), each
+against the same report's JSON; it lives in ``bench/reports.py`` and writes
+``bench/out/results-reports.json``.
+``--only calc``, ``--only api``, ``--only readings``, ``--only pages`` or ``--only reports``
+runs one section.
 """
 
 from __future__ import annotations
@@ -60,7 +65,8 @@ GEN = BENCH / "gen.py"
 API = BENCH / "api.py"
 READINGS = BENCH / "readings.py"
 PAGES = BENCH / "pages.py"
-SECTIONS = ("calc", "api", "readings", "pages")
+REPORTS = BENCH / "reports.py"
+SECTIONS = ("calc", "api", "readings", "pages", "reports")
 TARGET_RPS = 200_000  # vector engine on the 2-core reference machine
 CHUNK_LINES = 32_768  # as shuangtan.services.batch.CHUNK_LINES
 FULL = (1_000_000, 200_000)  # records for the vector engine and baseline, for the record engine
@@ -349,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         choices=SECTIONS,
         action="append",
-        help="run only this section, repeatable (default: calc, api, readings, pages)",
+        help="run only this section, repeatable (default: calc, api, readings, pages, reports)",
     )
     parser.add_argument("--records", type=int, help="lines for the vector engine and baseline")
     parser.add_argument(
@@ -378,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(machine_info()))
         return 0
     sections = args.only or list(SECTIONS)
-    if api_args and not {"api", "readings", "pages"} & set(sections):
+    if api_args and not {"api", "readings", "pages", "reports"} & set(sections):
         parser.error(f"unrecognized arguments: {' '.join(api_args)}")
 
     code = 0
@@ -405,6 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         shared = ["--quick"] if args.quick else []
         argv = [sys.executable, str(PAGES), *shared, *api_args]
+        code = max(code, subprocess.run(argv).returncode)
+    if "reports" in sections:
+        if {"calc", "api", "readings", "pages"} & set(sections):
+            print()
+        sys.stdout.flush()
+        shared = ["--quick"] if args.quick else []
+        argv = [sys.executable, str(REPORTS), *shared, *api_args]
         code = max(code, subprocess.run(argv).returncode)
     return code
 

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from shuangtan import __version__
 from shuangtan.errors import ShuangtanError
+from shuangtan.reports.commands import app as report_app
 
 app = typer.Typer(
     name="shuangtan",
@@ -49,6 +50,7 @@ simulate_app = typer.Typer(help="Live readings for the demo park.", no_args_is_h
 app.add_typer(simulate_app, name="simulate")
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 
 _err = Console(stderr=True)
 

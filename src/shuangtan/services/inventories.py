@@ -43,6 +43,8 @@ __all__ = [
     "diff_items",
     "energy_record",
     "month_bounds",
+    "monthly_split",
+    "months_of",
     "parse_period",
     "recompute",
     "validate_source",
@@ -816,3 +818,65 @@ def recompute(
     )
     inventory_id, version, diff = store.save_inventory(computed, user_id=user_id, reason=reason)
     return inventory_id, version, computed, diff
+
+
+# --- apportionment to months --------------------------------------------------------------
+
+
+def months_of(start: dt.date, end: dt.date) -> list[tuple[str, int]]:
+    """The months ``[start, end)`` overlaps (``YYYY-MM``), with the days of each it covers."""
+    out: list[tuple[str, int]] = []
+    day = start
+    while day < end:
+        last = calendar.monthrange(day.year, day.month)[1]
+        month_end = dt.date(day.year, day.month, last) + dt.timedelta(days=1)
+        stop = min(end, month_end)
+        out.append((f"{day.year:04d}-{day.month:02d}", (stop - day).days))
+        day = stop
+    return out
+
+
+def monthly_split(
+    items: Iterable[tuple[float, float | None, Sequence[Mapping[str, Any]]]],
+) -> dict[str, tuple[float, float]]:
+    """Each source's result over the period apportioned to months by its activity data.
+
+    A source's result is split in proportion to its data's amounts (by count when their units
+    differ), and a datum covering several months by days. With constant factors over the year
+    this is exactly the monthly calculation; otherwise it is an apportionment.
+
+    Parameters
+    ----------
+    items : iterable of tuple
+        ``(co2e_t [tCO2e], energy_tce [tce] or None, activity)`` per source, ``activity`` as
+        stored with an inventory item (``period_start``, ``period_end``, ``amount``, ``unit``).
+
+    Returns
+    -------
+    dict
+        ``YYYY-MM`` → ``(co2e [tCO2e], energy [tce])``, in month order.
+    """
+    co2e: dict[str, list[float]] = defaultdict(list)
+    energy: dict[str, list[float]] = defaultdict(list)
+    for item_co2e, item_tce, activity in items:
+        if not activity:
+            continue
+        units = {a.get("unit") for a in activity}
+        weights = [float(a["amount"]) if len(units) == 1 else 1.0 for a in activity]
+        total = math.fsum(weights)
+        if total == 0:
+            weights, total = [1.0] * len(activity), float(len(activity))
+        for datum, weight in zip(activity, weights, strict=True):
+            share = weight / total
+            start = dt.date.fromisoformat(datum["period_start"])
+            end = dt.date.fromisoformat(datum["period_end"])
+            months = months_of(start, end)
+            days = sum(d for _, d in months) or 1
+            for month, covered in months:
+                part = share * covered / days
+                co2e[month].append(item_co2e * part)
+                if item_tce is not None:
+                    energy[month].append(item_tce * part)
+    return {
+        m: (math.fsum(co2e[m]), math.fsum(energy.get(m, ()))) for m in sorted(co2e.keys() | energy)
+    }

@@ -32,6 +32,7 @@ from shuangtan.errors import InputError
 from shuangtan.units import convert, is_unit
 
 __all__ = [
+    "CARRIER_TCE",
     "EARLIEST",
     "FUTURE_TOLERANCE_S",
     "GJ_PER_TCE",
@@ -893,3 +894,13 @@ def _aggregate(meter_id: I64, bucket: I64, d_value: F64, d_count: I64) -> tuple[
     sums = np.add.reduceat(d_value[order], starts)
     counts = np.add.reduceat(d_count[order].astype(np.int64), starts)
     return m[starts], b[starts], sums, counts
+
+
+#: GB/T 2589 carrier of a meter without a source carrier, by what it measures.
+CARRIER_TCE: Final[dict[str, str]] = {
+    "electricity": "electricity",
+    "natural_gas": "natural_gas",
+    "heat": "heat",
+    "coal": "raw_coal",
+    "water": "fresh_water",
+}

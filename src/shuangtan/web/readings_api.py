@@ -31,6 +31,7 @@ from shuangtan.services.access import Action
 from shuangtan.services.calculation import calculate
 from shuangtan.services.quality import day_quality, month_consistency, quarantine_day
 from shuangtan.services.readings import (
+    CARRIER_TCE,
     DAY_US,
     GJ_PER_TCE,
     LOCAL_OFFSET_US,
@@ -56,14 +57,6 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_POINTS = 20_000
 #: Largest upload. [bytes]
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-#: GB/T 2589 carrier of a meter without a source carrier, by what it measures.
-CARRIER_TCE = {
-    "electricity": "electricity",
-    "natural_gas": "natural_gas",
-    "heat": "heat",
-    "coal": "raw_coal",
-    "water": "fresh_water",
-}
 
 
 def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:

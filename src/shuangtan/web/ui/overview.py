@@ -15,7 +15,6 @@ are shared with :mod:`shuangtan.web.ui.enterprises`.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import math
 import re
@@ -42,6 +41,7 @@ from shuangtan.adapters.db.repositories import Store
 from shuangtan.domain.platform import CATEGORIES, SECTORS, Category, OrgKind
 from shuangtan.errors import NotFoundError
 from shuangtan.services.access import Action
+from shuangtan.services.inventories import monthly_split
 from shuangtan.services.quality import COMPLETENESS_MIN
 from shuangtan.web.ui.core import N_, Page, Table, UiPage, display_name, fmt_number, render
 
@@ -104,66 +104,6 @@ def inventory_years(store: Store, org_id: int) -> list[str]:
     """The years with a current inventory of an organisation, newest first."""
     items, _ = store.list_inventories(org_id=org_id, limit=200)
     return sorted({i.period for i in items if _YEAR.match(i.period)}, reverse=True)
-
-
-def _months_of(start: dt.date, end: dt.date) -> list[tuple[str, int]]:
-    """The months ``[start, end)`` overlaps, with the days of each it covers."""
-    out: list[tuple[str, int]] = []
-    day = start
-    while day < end:
-        last = calendar.monthrange(day.year, day.month)[1]
-        month_end = dt.date(day.year, day.month, last) + dt.timedelta(days=1)
-        stop = min(end, month_end)
-        out.append((f"{day.year:04d}-{day.month:02d}", (stop - day).days))
-        day = stop
-    return out
-
-
-def monthly_split(
-    items: Iterable[tuple[float, float | None, Sequence[Mapping[str, Any]]]],
-) -> dict[str, tuple[float, float]]:
-    """Each source's result over the period apportioned to months by its activity data.
-
-    The inventory stores one result per source and period, with the activity data behind it
-    (``activity``: ``period_start``, ``period_end``, ``amount``, ``unit``). A source's result
-    is split in proportion to its data's amounts (by count when their units differ), and a
-    datum covering several months by days. With constant factors over the year this is
-    exactly the monthly calculation; otherwise it is an apportionment, and is labelled so.
-
-    Parameters
-    ----------
-    items : iterable of tuple
-        ``(co2e_t [tCO2e], energy_tce [tce] or None, activity)`` per source.
-
-    Returns
-    -------
-    dict
-        ``YYYY-MM`` → ``(co2e [tCO2e], energy [tce])``, in month order.
-    """
-    co2e: dict[str, list[float]] = defaultdict(list)
-    energy: dict[str, list[float]] = defaultdict(list)
-    for item_co2e, item_tce, activity in items:
-        if not activity:
-            continue
-        units = {a.get("unit") for a in activity}
-        weights = [float(a["amount"]) if len(units) == 1 else 1.0 for a in activity]
-        total = math.fsum(weights)
-        if total == 0:
-            weights, total = [1.0] * len(activity), float(len(activity))
-        for datum, weight in zip(activity, weights, strict=True):
-            share = weight / total
-            start = dt.date.fromisoformat(datum["period_start"])
-            end = dt.date.fromisoformat(datum["period_end"])
-            months = _months_of(start, end)
-            days = sum(d for _, d in months) or 1
-            for month, covered in months:
-                part = share * covered / days
-                co2e[month].append(item_co2e * part)
-                if item_tce is not None:
-                    energy[month].append(item_tce * part)
-    return {
-        m: (math.fsum(co2e[m]), math.fsum(energy.get(m, ()))) for m in sorted(co2e.keys() | energy)
-    }
 
 
 def stored_items(
