@@ -558,6 +558,10 @@ def inventory_recompute(
         bool, typer.Option("--stale", help="Every inventory computed with another library version.")
     ] = False,
     reason: Annotated[str, typer.Option(help="Recorded with the new version.")] = "",
+    within: Annotated[
+        str | None,
+        typer.Option(help="Every current inventory of this organisation's subtree (a job)."),
+    ] = None,
 ) -> None:
     """Recompute inventories; prints each one's change."""
     from sqlalchemy.orm import Session
@@ -566,8 +570,13 @@ def inventory_recompute(
     from shuangtan.services.calculation import default_library, present
     from shuangtan.services.inventories import parse_period, recompute
 
+    if within is not None:
+        if org is not None or stale or period is None:
+            raise _fail("--within CODE takes --period P, and neither --org nor --stale")
+        _recompute_within(within, period, reason or "requested from the command line")
+        return
     if stale == (org is not None):
-        raise _fail("give either --org CODE --period P, or --stale")
+        raise _fail("give either --org CODE --period P, or --stale, or --within CODE --period P")
     _, engine = _database()
     library = default_library()
     with Session(engine) as session:
@@ -669,6 +678,49 @@ def audit_head() -> None:
         if head is None:
             raise _fail("the audit head is missing: run `shuangtan db upgrade`", 1)
         typer.echo(f"{head.seq} {head.sha256}")
+
+
+def _recompute_within(code: str, period: str, reason: str) -> None:
+    """Recompute a subtree's inventories, each in its own transaction, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.repositories import SYSTEM, Store
+    from shuangtan.services.calculation import default_library, present
+    from shuangtan.web.reports_api import recompute_subtree
+
+    _, engine = _database()
+    library = default_library()
+    with Session(engine) as session:
+        try:
+            root = Store(session, SYSTEM).org_by_code(code)
+            with Progress(
+                TextColumn("recomputing"), BarColumn(), MofNCompleteColumn(), console=_err
+            ) as bar:
+                task = bar.add_task("recompute", total=None)
+                result = recompute_subtree(
+                    session,
+                    SYSTEM,
+                    library,
+                    root.id,
+                    period,
+                    reason=reason,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        except ShuangtanError as exc:
+            session.rollback()
+            raise _fail(str(exc), 1) from None
+    for row in result["recomputed"]:
+        delta = "" if row["delta_co2e_t"] is None else f" (Δ {row['delta_co2e_t']} tCO2e)"
+        total = present(row["co2e_t"])
+        typer.echo(f"{row['org']} {result['period']} v{row['version']}: {total} tCO2e{delta}")
+    for row in result["failed"]:
+        typer.echo(f"{row['org']} {result['period']}: failed: {row['error']}")
+    typer.echo(
+        f"{len(result['recomputed'])} inventories recomputed, {len(result['failed'])} failed"
+    )
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 @app.command()
