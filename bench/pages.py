@@ -9,7 +9,8 @@ in as the demo account ``park`` (``POST /login``): no network, so the time is th
 baseline included, pays alike.
 
 Pages: ``/``, ``/enterprises``, ``/enterprises/<id>``, ``/meters``, ``/meters/<id>``, ``/entry``,
-``/factors``, ``/admin/users``; the ids are the first enterprise and meter the API lists to
+``/factors``, ``/admin/users``, ``/verifications``, ``/verifications/<id>``, ``/audit``,
+``/reports``; the ids are the first enterprise, meter and verification case the API lists to
 ``park``. Each page is requested twice to warm up, then ``--pages-requests`` times (30; 10 with
 ``--quick``) one after the other; the table gives the median and the 95th percentile [ms] and
 the ratio of the median to the baseline's median, where the baseline is ``GET /api/v1/auth/me``
@@ -123,6 +124,7 @@ def run(url: str, n: int) -> dict[str, Any]:
             raise SystemExit(f"bench pages: signing in as {USER} answered {signed.status_code}")
         enterprise = first_id(client, "/api/v1/organizations?kind=enterprise&limit=1")
         meter = first_id(client, "/api/v1/meters?limit=1")
+        case = first_id(client, "/api/v1/verifications?limit=1")
         paths = [
             "/",
             "/enterprises",
@@ -132,6 +134,10 @@ def run(url: str, n: int) -> dict[str, Any]:
             "/entry",
             "/factors",
             "/admin/users",
+            "/verifications",
+            f"/verifications/{case}" if case else None,
+            "/audit",
+            "/reports",
         ]
         baseline = measure(client, BASELINE, n)
         if baseline["state"] != "ok":
@@ -144,7 +150,11 @@ def run(url: str, n: int) -> dict[str, Any]:
         else:
             page["ratio"] = None
             page["verdict"] = page["state"]
-    return {"baseline": baseline, "pages": pages, "ids": {"enterprise": enterprise, "meter": meter}}
+    return {
+        "baseline": baseline,
+        "pages": pages,
+        "ids": {"enterprise": enterprise, "meter": meter, "case": case},
+    }
 
 
 def _row(r: dict[str, Any], label: str | None = None) -> list[str]:

@@ -25,13 +25,10 @@ from shuangtan.services.inventories import activity_record, energy_record, parse
 from shuangtan.web import schemas as s
 from shuangtan.web.deps import SESSION_COOKIE, AuthSession, DbSession, Me, ScopedStore, State
 from shuangtan.web.errors import PayloadTooLargeError
+from shuangtan.web.params import Limit, Offset, OptId, PathId
 
 router = APIRouter()
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
-OptId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
-PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 PeriodQ = Annotated[
     str,
     Query(min_length=4, max_length=7, description="2025, 2025-Q1 or 2025-03", examples=["2025"]),

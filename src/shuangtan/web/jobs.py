@@ -21,7 +21,7 @@ from shuangtan.adapters.settings import Settings
 from shuangtan.errors import ShuangtanError
 from shuangtan.services.access import Principal
 
-__all__ = ["JobRunner", "Progress", "Task"]
+__all__ = ["JobRunner", "Progress", "Task", "job_body"]
 
 #: ``progress(done, total)``: commits the job's progress.
 Progress = Callable[[int, int], None]
@@ -162,7 +162,7 @@ class JobRunner:
                 try:
                     with self.sessions() as session:
                         job = session.get(Job, job_id)
-                        if job is not None and job.kind != "import":
+                        if job is not None and job.kind in ("report", "recompute"):
                             job.status, job.error = "failed", NOT_STARTED_TASK
                             job.finished_at = _now()
                             session.commit()
@@ -171,3 +171,20 @@ class JobRunner:
                 except Exception:
                     log.exception("import job %s could not be marked failed", job_id)
             self.futures.pop(job_id, None)
+
+
+def job_body(job: Job) -> dict[str, Any]:
+    """A job as the API answers it (``JobOut``)."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "org_id": job.org_id,
+        "filename": job.params.get("filename"),
+        "done": job.done,
+        "total": job.total,
+        "result": job.result or None,
+        "error": job.error,
+        "created_at": job.created_at.replace(tzinfo=dt.UTC),
+        "finished_at": job.finished_at.replace(tzinfo=dt.UTC) if job.finished_at else None,
+    }

@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from shuangtan.adapters.db.models import Job, Meter, QuarantinedReading
+from shuangtan.adapters.db.models import Meter, QuarantinedReading
 from shuangtan.adapters.db.readings import (
     IngestResult,
     ReadingsWriter,
@@ -41,13 +41,11 @@ from shuangtan.services.readings import (
 from shuangtan.web import schemas as s
 from shuangtan.web.deps import ScopedReadings, ScopedStore, State
 from shuangtan.web.errors import PayloadTooLargeError
+from shuangtan.web.jobs import job_body
+from shuangtan.web.params import Limit, Offset, OptId, PathId
 
 router = APIRouter()
 
-PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-OptId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
 
 #: Most readings one request may carry.
 MAX_READINGS = 100_000
@@ -740,23 +738,7 @@ async def upload(
             store.principal,
             on_chunk=(lambda r: syncer.poke() if r.months else None) if syncer else None,
         )
-    return _job_out(job)
-
-
-def _job_out(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "org_id": job.org_id,
-        "filename": job.params.get("filename"),
-        "done": job.done,
-        "total": job.total,
-        "result": job.result or None,
-        "error": job.error,
-        "created_at": job.created_at.replace(tzinfo=dt.UTC),
-        "finished_at": job.finished_at.replace(tzinfo=dt.UTC) if job.finished_at else None,
-    }
+    return job_body(job)
 
 
 @router.get("/jobs/{job_id}", response_model=s.JobOut, tags=["readings"])
@@ -766,7 +748,7 @@ def get_job(job_id: PathId, readings: ScopedReadings) -> dict[str, Any]:
     The job's creator and readers of its organisation see it. An uploaded file is deleted
     when its job ends, done or failed.
     """
-    return _job_out(readings.get_job(job_id))
+    return job_body(readings.get_job(job_id))
 
 
 __all__ = ["SYSTEM", "router"]

@@ -9,10 +9,10 @@ period, each in its own transaction, with progress. Both answer 202 with the job
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
@@ -25,16 +25,12 @@ from shuangtan.services.access import Action, Principal
 from shuangtan.services.inventories import parse_period, recompute
 from shuangtan.web import schemas as s
 from shuangtan.web.deps import ScopedStore, State
-from shuangtan.web.jobs import Progress
+from shuangtan.web.jobs import Progress, job_body
+from shuangtan.web.params import Limit, Offset, OptId, PathId
 
 __all__ = ["recompute_subtree", "router", "statement_for"]
 
 router = APIRouter()
-
-PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
-OptId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
 class ReportIn(BaseModel):
@@ -74,22 +70,6 @@ class ReportFileOut(BaseModel):
     sha256: str
     created_at: dt.datetime
     job_id: int | None
-
-
-def _job_out(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "org_id": job.org_id,
-        "filename": job.params.get("filename"),
-        "done": job.done,
-        "total": job.total,
-        "result": job.result or None,
-        "error": job.error,
-        "created_at": job.created_at.replace(tzinfo=dt.UTC),
-        "finished_at": job.finished_at.replace(tzinfo=dt.UTC) if job.finished_at else None,
-    }
 
 
 def statement_for(session: Session, inventory_id: int) -> dict[str, Any] | None:
@@ -188,7 +168,7 @@ def start_report(body: ReportIn, store: ScopedStore, state: State) -> dict[str, 
 
     store.session.commit()
     _runner(state).submit_task(job.id, task)
-    return _job_out(job)
+    return job_body(job)
 
 
 @router.get("/reports", response_model=s.Page[ReportFileOut], tags=["reports"])
@@ -319,4 +299,4 @@ def recompute_many(body: RecomputeManyIn, store: ScopedStore, state: State) -> d
 
     store.session.commit()
     _runner(state).submit_task(job.id, task)
-    return _job_out(job)
+    return job_body(job)

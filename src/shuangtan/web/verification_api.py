@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
@@ -26,13 +26,10 @@ from shuangtan.errors import InputError, PermissionDeniedError
 from shuangtan.services.access import Action
 from shuangtan.web import schemas as s
 from shuangtan.web.deps import ScopedStore, State
+from shuangtan.web.params import Limit, Offset, OptId, PathId
 
 router = APIRouter()
 
-PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
-OptId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 StateName = Literal["draft", "submitted", "in_verification", "returned", "verified", "published"]
 
 

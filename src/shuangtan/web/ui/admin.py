@@ -28,6 +28,7 @@ from shuangtan.services.access import Action
 from shuangtan.services.credentials import MIN_PASSWORD_LENGTH
 from shuangtan.web import api
 from shuangtan.web import schemas as s
+from shuangtan.web.params import PathId
 from shuangtan.web.ui.core import N_, Page, Table, UiPage, render
 
 router = APIRouter(include_in_schema=False)
@@ -276,14 +277,14 @@ def _user_page(
 
 
 @router.get("/admin/users/{user_id}")
-def user(request: Request, page: UiPage, user_id: api.PathId) -> Response:
+def user(request: Request, page: UiPage, user_id: PathId) -> Response:
     """One user: the roles the caller sees, to revoke, and a form to grant another."""
     _require_admin(page)
     return _user_page(request, page, user_id)
 
 
 @router.post("/admin/users/{user_id}/grants")
-async def grant(request: Request, page: UiPage, user_id: api.PathId) -> Response:
+async def grant(request: Request, page: UiPage, user_id: PathId) -> Response:
     """Give the user a role on an organisation the caller manages."""
     raw = await request.form()
     page.check_csrf(raw)
@@ -306,7 +307,7 @@ async def grant(request: Request, page: UiPage, user_id: api.PathId) -> Response
 
 @router.post("/admin/users/{user_id}/grants/{grant_id}/revoke")
 async def revoke_grant(
-    request: Request, page: UiPage, user_id: api.PathId, grant_id: api.PathId
+    request: Request, page: UiPage, user_id: PathId, grant_id: PathId
 ) -> Response:
     """Take a role away from the user."""
     page.check_csrf(await request.form())
@@ -402,7 +403,7 @@ async def create_token(request: Request, page: UiPage) -> Response:
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-async def revoke_token(request: Request, page: UiPage, token_id: api.PathId) -> Response:
+async def revoke_token(request: Request, page: UiPage, token_id: PathId) -> Response:
     """Revoke one of the caller's tokens."""
     page.check_csrf(await request.form())
     api.revoke_token(token_id, page.store.session, page.principal, page.state)

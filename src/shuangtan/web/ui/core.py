@@ -160,6 +160,9 @@ def nav(page: Page) -> list[tuple[str, str]]:
     if page.can(Action.WRITE_ACTIVITY):
         items.append(("/entry", N_("Data entry")))
     items.append(("/factors", N_("Factor library")))
+    items.append(("/verifications", N_("Verification")))
+    items.append(("/reports", N_("Reports")))
+    items.append(("/audit", N_("Audit trail")))
     if page.is_org_admin:
         items.append(("/admin/users", N_("Users and tokens")))
     else:
