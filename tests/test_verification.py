@@ -321,3 +321,25 @@ def test_a_verifier_body_cannot_verify_its_own_organisation() -> None:
         check_independent("/7/9/", "/7/", "V7")
     with pytest.raises(ConflictError, match="own organisation"):
         check_independent("/7/", "/7/", "V7")
+
+
+def test_whole_floats_in_json_columns_hash_alike_on_both_backends(
+    api: TestClient, setup: World, db: Database
+) -> None:
+    """PostgreSQL's JSONB gives 1e17 back as an integer; the audit state must not see a change."""
+    w = setup
+    cid = _post(api, w, "orgadmin", "/verifications", {"org_id": w.org["A1"], "period": "2025"})
+    cid = cid.json()["id"]
+    _post(api, w, "regulator", f"/verifications/{cid}/assign", {"verifier_org_id": w.org["V1"]})
+    subject = {"amount": 1e20, "share": 1e17, "months": 3, "source_code": "A1-S-EL"}
+    raised = _post(
+        api,
+        w,
+        "auditor",
+        f"/verifications/{cid}/findings",
+        {"severity": "minor", "title": "数量级核对", "subject": subject},
+    )
+    assert raised.status_code == 201, raised.text
+    report = _post(api, w, "regulator", "/audit/verify")
+    assert report.status_code == 200, report.text
+    assert report.json()["ok"], report.json()["problems"]

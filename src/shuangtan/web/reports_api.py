@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, defer
 
 from shuangtan.adapters.db.models import Inventory, Job, Organization, ReportFile, Verification
 from shuangtan.adapters.db.repositories import Store, utcnow
-from shuangtan.errors import InputError, NotFoundError, ShuangtanError
+from shuangtan.errors import InputError, NotFoundError, PermissionDeniedError, ShuangtanError
 from shuangtan.factors import FactorLibrary
 from shuangtan.services.access import Action, Principal
 from shuangtan.services.inventories import parse_period, recompute
@@ -33,7 +33,7 @@ __all__ = ["recompute_subtree", "router", "statement_for"]
 router = APIRouter()
 
 
-class ReportIn(BaseModel):
+class ReportIn(s.Strict):
     """A report to generate."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +45,7 @@ class ReportIn(BaseModel):
     lang: Literal["zh_CN", "en"] = "zh_CN"
 
 
-class RecomputeManyIn(BaseModel):
+class RecomputeManyIn(s.Strict):
     """Recompute every current inventory of a subtree for a period."""
 
     model_config = ConfigDict(extra="forbid")
@@ -68,7 +68,7 @@ class ReportFileOut(BaseModel):
     media_type: str
     size: int
     sha256: str
-    created_at: dt.datetime
+    created_at: s.UtcDateTime
     job_id: int | None
 
 
@@ -131,6 +131,9 @@ def start_report(body: ReportIn, store: ScopedStore, state: State) -> dict[str, 
     from shuangtan.reports import ReportRequest, generate
 
     org = store.get_org(body.org_id)
+    if not store.principal.scope_allows(Action.RECOMPUTE):
+        # A report job stores a file: a read-only token only reads.
+        raise PermissionDeniedError("this token's scopes allow reading only; reports are stored")
     if body.kind == "monthly" and len(body.period) != 7:
         raise InputError("a monthly statement needs a month: YYYY-MM", field="period")
     label = parse_period(body.period).label
@@ -175,15 +178,18 @@ def start_report(body: ReportIn, store: ScopedStore, state: State) -> dict[str, 
 def list_reports(
     store: ScopedStore, org_id: OptId = None, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
-    """Generated reports of the organisations you can read, newest first."""
+    """The reports you generated (all of them for a platform admin), newest first.
+
+    A report shows what its maker could see (a park's admin sees the park in an enterprise's
+    report), so a stored file is served to its maker only; others generate their own.
+    """
     stmt = (
         select(ReportFile)
         .join(Organization, Organization.id == ReportFile.org_id)
         .options(defer(ReportFile.content))
     )
-    condition = store.where(Action.READ)
-    if condition is not None:
-        stmt = stmt.where(condition)
+    if not store.principal.is_platform_admin:
+        stmt = stmt.where(ReportFile.created_by == store.principal.user_id)
     if org_id is not None:
         stmt = stmt.where(ReportFile.org_id == store.get_org(org_id).id)
     total = store.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -208,14 +214,36 @@ def list_reports(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/reports/{report_id}", tags=["reports"])
+@router.get(
+    "/reports/{report_id}",
+    tags=["reports"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The report file",
+            "content": {
+                **{
+                    media: {"schema": {"type": "string", "format": "binary"}}
+                    for media in (
+                        "application/pdf",
+                        "text/html; charset=utf-8",
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    )
+                },
+                # The JSON report is the report's document (docs/platform/reports.md).
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
 def download_report(report_id: PathId, store: ScopedStore) -> Response:
     """A generated report file (its SHA-256 in ``X-Content-SHA256``)."""
     row = store.session.get(ReportFile, report_id)
     if row is None:
         raise NotFoundError(f"report {report_id} not found", field="id")
     org = store.session.get(Organization, row.org_id)
-    if org is None or not store.principal.allows(Action.READ, org.path):
+    mine = store.principal.is_platform_admin or row.created_by == store.principal.user_id
+    if org is None or not mine or not store.principal.allows(Action.READ, org.path):
         raise NotFoundError(f"report {report_id} not found", field="id")
     disposition = "inline" if row.fmt in ("html", "pdf") else "attachment"
     return Response(

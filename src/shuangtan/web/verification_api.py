@@ -9,18 +9,22 @@ publishes it. Evidence files hang on activity data. ``GET /audit`` is an organis
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
 
 from shuangtan.adapters.db.audit import verify as verify_audit
 from shuangtan.adapters.db.models import AuditRecord, Evidence, Organization
-from shuangtan.adapters.db.verification import MAX_EVIDENCE_BYTES, Cases, case_dict
+from shuangtan.adapters.db.verification import (
+    EVIDENCE_TYPES,
+    MAX_EVIDENCE_BYTES,
+    Cases,
+    case_dict,
+)
 from shuangtan.domain.platform import Role
 from shuangtan.errors import InputError, PermissionDeniedError
 from shuangtan.services.access import Action
@@ -30,39 +34,40 @@ from shuangtan.web.params import Limit, Offset, OptId, PathId
 
 router = APIRouter()
 
+#: What a downloaded file may be, for the OpenAPI document.
+_FILE_TYPES: dict[str, Any] = {
+    media: {"schema": {"type": "string", "format": "binary"}} for media in sorted(EVIDENCE_TYPES)
+}
+
 StateName = Literal["draft", "submitted", "in_verification", "returned", "verified", "published"]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SubmitIn(_In):
+class SubmitIn(s.Strict):
     """Submit an organisation's current inventory of a period."""
 
     org_id: int = Field(ge=1, le=2**31 - 1)
     period: str = Field(min_length=4, max_length=10, examples=["2025"])
 
 
-class AssignIn(_In):
+class AssignIn(s.Strict):
     """Assign a verifier organisation."""
 
     verifier_org_id: int = Field(ge=1, le=2**31 - 1)
 
 
-class ReturnIn(_In):
+class ReturnIn(s.Strict):
     """Return a case with its findings."""
 
     note: str = Field(default="", max_length=4000)
 
 
-class VerifyIn(_In):
+class VerifyIn(s.Strict):
     """Sign off a case."""
 
     opinion: str = Field(min_length=1, max_length=8000)
 
 
-class FindingIn(_In):
+class FindingIn(s.Strict):
     """A new finding."""
 
     severity: Literal["major", "minor", "observation"]
@@ -71,7 +76,7 @@ class FindingIn(_In):
     subject: dict[str, str | int | float | None] = Field(default_factory=dict)
 
 
-class CommentIn(_In):
+class CommentIn(s.Strict):
     """A comment on a finding."""
 
     body: str = Field(min_length=1, max_length=8000)
@@ -108,7 +113,7 @@ class CommentOut(BaseModel):
     id: int
     side: str
     body: str
-    created_at: dt.datetime
+    created_at: s.UtcDateTime
     created_by: int | None
 
 
@@ -123,8 +128,8 @@ class FindingOut(BaseModel):
     body: str
     subject: dict[str, Any]
     status: str
-    created_at: dt.datetime
-    closed_at: dt.datetime | None
+    created_at: s.UtcDateTime
+    closed_at: s.UtcDateTime | None
     comments: list[CommentOut]
 
 
@@ -139,14 +144,14 @@ class EvidenceOut(BaseModel):
     size: int
     sha256: str
     note: str
-    uploaded_at: dt.datetime
+    uploaded_at: s.UtcDateTime
 
 
 class AuditOut(BaseModel):
     """One audit record."""
 
     seq: int
-    at: dt.datetime
+    at: s.UtcDateTime
     actor: str
     actor_id: int | None
     org_id: int | None
@@ -400,6 +405,8 @@ async def upload_evidence(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> dict[str, Any]:
     """Attach an evidence file to an activity datum."""
+    if "\x00" in note:
+        raise InputError("must not contain NUL characters (note)", field="note")
     content = await file.read(MAX_EVIDENCE_BYTES + 1)
 
     def work() -> dict[str, Any]:
@@ -424,7 +431,12 @@ def list_evidence(activity_id: PathId, store: ScopedStore, state: State) -> list
     return [_evidence_out(e) for e in _cases(store, state).evidence_for([activity_id])]
 
 
-@router.get("/evidence/{evidence_id}", tags=["verification"])
+@router.get(
+    "/evidence/{evidence_id}",
+    tags=["verification"],
+    response_class=Response,
+    responses={200: {"description": "The file as uploaded", "content": _FILE_TYPES}},
+)
 def download_evidence(evidence_id: PathId, store: ScopedStore, state: State) -> Response:
     """An evidence file, as uploaded (its SHA-256 in ``X-Content-SHA256``)."""
     evidence = _cases(store, state).get_evidence(evidence_id)

@@ -26,7 +26,7 @@ from typing import Any, Final
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import event, select
+from sqlalchemy import JSON, event, select
 from sqlalchemy.orm import Session
 
 from shuangtan.adapters.db.models import (
@@ -89,11 +89,32 @@ AUDITED: Final[dict[str, tuple[type[Base], frozenset[str]]]] = {
 CHUNK: Final = 5000
 
 
+def _numbers_as_floats(value: Any) -> Any:
+    """JSON numbers as floats: JSONB gives ``1e17`` back as the integer 100000000000000000."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, list):
+        return [_numbers_as_floats(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers_as_floats(v) for k, v in value.items()}
+    return value
+
+
 def _columns(obj: Any, left_out: frozenset[str] = frozenset()) -> dict[str, Any]:
     mapper = obj.__mapper__
-    return {
-        attr.key: getattr(obj, attr.key) for attr in mapper.column_attrs if attr.key not in left_out
-    }
+    state = {}
+    for attr in mapper.column_attrs:
+        if attr.key in left_out:
+            continue
+        value = getattr(obj, attr.key)
+        # A JSON column's numbers hash as floats on every backend (PostgreSQL's JSONB keeps
+        # numerics, not floats: a whole number written in exponent form comes back an int).
+        if isinstance(attr.columns[0].type, JSON):
+            value = _numbers_as_floats(value)
+        state[attr.key] = value
+    return state
 
 
 def _item_state(item: InventoryItem) -> dict[str, Any]:

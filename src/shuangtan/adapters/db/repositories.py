@@ -33,6 +33,7 @@ from shuangtan.adapters.db.models import (
     OrgEconomics,
     Reading,
     RoleGrant,
+    SigningKey,
     User,
     Verification,
 )
@@ -409,6 +410,10 @@ class Store:
             (EmissionSource.org_id, "emission sources"),
             (Meter.org_id, "meters"),
             (Inventory.org_id, "inventories"),
+            (Verification.org_id, "verification cases"),
+            (Verification.verifier_org_id, "verification cases it verifies"),
+            (SigningKey.org_id, "signing keys"),
+            (Evidence.org_id, "evidence files"),
         ):
             if self.session.scalar(select(func.count()).where(column == org.id)):
                 raise ConflictError(f"organization {org.code} still has {label}", field="id")

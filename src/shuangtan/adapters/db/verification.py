@@ -54,12 +54,13 @@ from shuangtan.services.verification import (
     next_state,
 )
 
-__all__ = ["MAX_EVIDENCE_BYTES", "Cases", "case_dict"]
+__all__ = ["EVIDENCE_TYPES", "MAX_EVIDENCE_BYTES", "Cases", "case_dict"]
 
 #: Largest evidence file. [B]
 MAX_EVIDENCE_BYTES: Final = 20 * 1024 * 1024
 
-_EVIDENCE_TYPES: Final = frozenset(
+#: Media types accepted as evidence.
+EVIDENCE_TYPES: Final = frozenset(
     {
         "application/pdf",
         "image/png",
@@ -592,18 +593,19 @@ class Cases:
     def comment(self, finding_id: int, body: str) -> FindingComment:
         """Answer a finding (the organisation) or reply to the answer (the verifier)."""
         finding, case = self._finding(finding_id)
-        if not body.strip():
-            raise InputError("must not be empty", field="body")
-        if case.state not in (State.IN_VERIFICATION.value, State.RETURNED.value):
-            raise ConflictError(f"the case is {case.state}: findings are settled", field="state")
-        if finding.status == FindingStatus.CLOSED.value:
-            raise ConflictError(f"finding {finding.number} is closed", field="finding_id")
+        # Who may speak first: a reader who may not answer learns nothing of the state.
         if self._member(case):
             self._require_verifier(case)
             side = "verifier"
         else:
             self._require_org_side(case, Action.RESPOND)
             side = "organization"
+        if not body.strip():
+            raise InputError("must not be empty", field="body")
+        if case.state not in (State.IN_VERIFICATION.value, State.RETURNED.value):
+            raise ConflictError(f"the case is {case.state}: findings are settled", field="state")
+        if finding.status == FindingStatus.CLOSED.value:
+            raise ConflictError(f"finding {finding.number} is closed", field="finding_id")
         comment = FindingComment(
             finding_id=finding.id,
             side=side,
@@ -664,10 +666,10 @@ class Cases:
                 field="file",
             )
         media = media_type.split(";")[0].strip().lower()
-        if media not in _EVIDENCE_TYPES:
+        if media not in EVIDENCE_TYPES:
             raise InputError(
                 f"files of type {media or '(none)'} are not accepted as evidence"
-                f" (accepted: {', '.join(sorted(_EVIDENCE_TYPES))})",
+                f" (accepted: {', '.join(sorted(EVIDENCE_TYPES))})",
                 field="file",
             )
         name = (filename or "evidence").replace("\\", "/").rsplit("/", 1)[-1][:200]

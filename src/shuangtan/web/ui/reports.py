@@ -124,6 +124,10 @@ def reports_page(request: Request, page: UiPage, org: OptId = None) -> Response:
     condition = store.where(Action.READ)
     if condition is not None:
         stmt = stmt.where(condition)
+    # A stored report shows what its maker could see: it is listed to its maker (as the API
+    # serves it, GET /api/v1/reports/{id}).
+    if not store.principal.is_platform_admin:
+        stmt = stmt.where(ReportFile.created_by == store.principal.user_id)
     if within is not None:
         stmt = stmt.where(Organization.path.like(within.path + "%"))
     table.total = store.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
