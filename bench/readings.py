@@ -31,6 +31,10 @@ measured in its own fresh process (``--worker``) so that its peak RSS is its own
 * ``sqlite-insert`` and ``sqlite-writer`` — the SQLite floor (``executemany`` INSERT into an
   unindexed table in the same file) and the writer path into that file.
 
+``--cases`` runs some of them (with their floors); ``--history-months N`` first stores one reading
+per meter in each of N earlier months (outside the clock), so that ``readings`` has the month
+partitions of a platform that has run that long.
+
 Every PostgreSQL case gets its own uniquely named database on the ``--postgres`` server, dropped
 at the end. After each writer case the readings table must hold exactly the rows sent, and one
 batch sent again must come back as duplicates (stored 0); otherwise the exit code is 1. A missed
@@ -64,6 +68,11 @@ PER_MESSAGE = 500
 INTERVAL_METERS = CUMULATIVE_METERS = 200
 FACILITY = "BENCH-F1"
 START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+#: The series' readings (not those of --history-months, which are older).
+COUNT_SQL = (
+    "SELECT count(*) FROM readings WHERE ts >= "
+    f"'{START.astimezone(dt.UTC).replace(tzinfo=None).isoformat(' ')}'"
+)
 STEP = dt.timedelta(minutes=15)
 #: The issue's targets: HTTP batch ingest into PostgreSQL, MQTT end to end, the SQLite default.
 TARGETS = {"http": 150_000, "http-2": 150_000, "mqtt": 100_000, "sqlite-writer": 50_000}
@@ -238,6 +247,46 @@ def setup_platform(url: str) -> dict[str, Any]:
     return {"org_id": parent, "token": token}
 
 
+def seed_history(url: str, months: int) -> None:
+    """One reading per meter in each of the ``months`` months before the series (unclocked).
+
+    A platform that has run for a while has a month partition of ``readings`` for each of
+    them; some query plans grow with their number (the writer's neighbour lookup did, until
+    JIT compilation was turned off for it). Counters are small, so the series continues them.
+    """
+    import numpy as np
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from shuangtan.adapters.db.engine import make_engine
+    from shuangtan.adapters.db.models import Meter
+    from shuangtan.adapters.db.readings import ReadingsWriter, naive_to_us
+    from shuangtan.domain.readings import Channel
+
+    if months <= 0:
+        return
+    engine = make_engine(url)
+    start = START.astimezone(dt.UTC).replace(tzinfo=None)
+    with Session(engine) as session:
+        query = select(Meter.id).where(Meter.code.like("BM-%")).order_by(Meter.id)
+        ids = np.array(session.scalars(query).all(), np.int64)
+        writer = ReadingsWriter(session)
+        for k in range(months, 0, -1):
+            year, month = divmod(start.year * 12 + start.month - 1 - k, 12)
+            ts_us = naive_to_us(dt.datetime(year, month + 1, 2))
+            stamps = np.full(len(ids), ts_us, np.int64)
+            writer.ensure_partitions(stamps)
+            writer.ingest_arrays(
+                ids,
+                stamps,
+                np.full(len(ids), float(months - k)),
+                now=dt.datetime.now(dt.UTC),
+                channel=Channel.HTTP,
+            )
+            session.commit()
+    engine.dispose()
+
+
 def count_readings(url: str) -> int:
     from sqlalchemy import text
 
@@ -245,7 +294,7 @@ def count_readings(url: str) -> int:
 
     engine = make_engine(url)
     with engine.connect() as conn:
-        n = int(conn.execute(text("SELECT count(*) FROM readings")).scalar_one())
+        n = int(conn.execute(text(COUNT_SQL)).scalar_one())
     engine.dispose()
     return n
 
@@ -572,7 +621,7 @@ def work_mqtt(url: str, total: int, broker: str, workers: int = 1) -> dict[str, 
             with engine.connect() as conn:
                 deadline = time.monotonic() + 900
                 while time.monotonic() < deadline:
-                    n = int(conn.execute(text("SELECT count(*) FROM readings")).scalar_one())
+                    n = int(conn.execute(text(COUNT_SQL)).scalar_one())
                     conn.commit()
                     if n >= total:
                         break
@@ -583,7 +632,7 @@ def work_mqtt(url: str, total: int, broker: str, workers: int = 1) -> dict[str, 
             pub.flush(timeout_s=60)
         time.sleep(3.0)
         with engine.connect() as conn:
-            after = int(conn.execute(text("SELECT count(*) FROM readings")).scalar_one())
+            after = int(conn.execute(text(COUNT_SQL)).scalar_one())
             dup = conn.execute(text("SELECT count(*) FROM quarantine")).scalar_one()
     finally:
         stop.set()
@@ -654,6 +703,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK:,} readings")
     parser.add_argument("--readings", type=int, help=f"readings per case ({FULL:,})")
     parser.add_argument("--no-mqtt", action="store_true")
+    parser.add_argument(
+        "--history-months",
+        type=int,
+        default=0,
+        help="PostgreSQL writer cases: first store one reading per meter in each of this many "
+        "months before the series (outside the clock), as on a platform that has run that long",
+    )
+    parser.add_argument(
+        "--cases",
+        help="comma-separated cases to run, of " + ", ".join(LABELS) + " (default: all); "
+        "a case's floor runs too, so that its ratio is of the same run",
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args, _unknown = parser.parse_known_args(argv)  # the api section's options are ignored
 
@@ -663,6 +724,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     total = args.readings or (QUICK if args.quick else FULL)
+    wanted = set(LABELS)
+    if args.cases:
+        wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
+        if unknown := wanted - set(LABELS):
+            parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
+        # A case's floor always runs with it: the ratio compares within one run.
+        wanted |= {BASELINE_OF[c] for c in wanted if c in BASELINE_OF}
     if args.postgres and (why := _unreachable_pg(args.postgres)):
         print(f"bench readings: PostgreSQL cases skipped: {why}")
         args.postgres = None
@@ -684,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
                 "http-2",
                 *(() if args.no_mqtt else ("mqtt", "mqtt-2")),
             )
-            for case in cases:
+            for case in (c for c in cases if c in wanted):
                 name = f"bench_readings_{tag}_{case.replace('-', '_')}"
                 _admin(args.postgres, f'CREATE DATABASE "{name}"')
                 created.append(name)
@@ -692,15 +760,18 @@ def main(argv: list[str] | None = None) -> int:
                 token = None
                 if case != "pg-copy":
                     token = setup_platform(url)["token"]
+                    seed_history(url, args.history_months)
                 results[case] = spawn(case, url, total, args.broker, token)
                 if case != "pg-copy":
                     results[case]["count"] = count_readings(url)
         sqlite_path = scratch / "readings.sqlite"
-        results["sqlite-insert"] = spawn("sqlite-insert", str(sqlite_path), total, args.broker)
-        url = f"sqlite:///{sqlite_path}"
-        setup_platform(url)
-        results["sqlite-writer"] = spawn("sqlite-writer", url, total, args.broker)
-        results["sqlite-writer"]["count"] = count_readings(url)
+        if "sqlite-insert" in wanted:
+            results["sqlite-insert"] = spawn("sqlite-insert", str(sqlite_path), total, args.broker)
+        if "sqlite-writer" in wanted:
+            url = f"sqlite:///{sqlite_path}"
+            setup_platform(url)
+            results["sqlite-writer"] = spawn("sqlite-writer", url, total, args.broker)
+            results["sqlite-writer"]["count"] = count_readings(url)
     finally:
         for name in created:
             try:
@@ -761,6 +832,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Readings ingestion: {total:,} readings, batches of {BATCH:,} "
         f"({INTERVAL_METERS} interval + {CUMULATIVE_METERS} cumulative meters, 15 min, 2025); "
         f"ratio = readings/s ÷ the floor of the same store"
+        + (
+            f"; {args.history_months} earlier months of partitions"
+            if args.history_months and args.postgres
+            else ""
+        )
     )
     print(table(table_rows, right={1, 2, 3, 4, 5}))
     for case in ("mqtt", "mqtt-2"):
@@ -778,6 +854,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "total": total,
+                "history_months": args.history_months,
                 "results": results,
                 "problems": problems,
                 "date": dt.datetime.now(dt.UTC).isoformat(),
