@@ -32,6 +32,7 @@ those servers at the time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -864,6 +865,21 @@ def test_broker_restart_mid_stream_loses_nothing(platform: Platform) -> None:
 # --- 5. PostgreSQL restarted mid-stream -----------------------------------------------------------
 
 
+def _wait_for_a_blocked_batch(platform: Platform, timeout_s: float = 30) -> None:
+    """Wait until a session of the platform's database waits on a lock (the worker's batch)."""
+    name = make_url(platform.url).database
+    deadline = time.monotonic() + timeout_s
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = :d AND wait_event_type = 'Lock'"
+    )
+    while time.monotonic() < deadline:
+        with platform.engine.connect() as connection:
+            if connection.execute(query, {"d": name}).scalar_one():
+                return
+        time.sleep(0.05)
+    platform.fail("no batch of the worker waited on the held rollups")
+
+
 def test_database_restart_mid_stream_loses_nothing(platform: Platform) -> None:
     """PostgreSQL restarts under a paced stream; the worker retries, survives, stores it once."""
     cluster = pg_cluster()
@@ -877,8 +893,15 @@ def test_database_restart_mid_stream_loses_nothing(platform: Platform) -> None:
         feed = Feed(pub, stream.messages, rate=150)
         feed.start()
         platform.wait_landed(stream.readings // 4, "the worker stored too little", 30)
+        # Hold the rollups so the worker's next batch waits inside its transaction: the restart
+        # then surely cuts a batch in flight (a fast worker is otherwise mostly between batches).
+        blocker = platform.engine.connect()
+        blocker.execute(text("LOCK TABLE meter_rollups IN ACCESS EXCLUSIVE MODE"))
+        _wait_for_a_blocked_batch(platform)
         sent = feed.sent
         took = restart_postgres()
+        with contextlib.suppress(SQLAlchemyError):
+            blocker.close()
         platform.notes.append(f"PostgreSQL restarted ({took:.1f} s) after {sent} messages sent")
         assert sent < len(stream.messages), "not mid-stream"
         feed.finish()
