@@ -306,15 +306,20 @@ def _inventory_charts(doc: Mapping[str, Any], lang: str) -> dict[str, Markup]:
             )
         )
     elif totals["by_scope"]:
-        out["scope"] = _svg(
-            charts.bar_chart(
-                [label(f"scope.{s['scope']}", lang) for s in totals["by_scope"]],
-                [s["co2e_t"] for s in totals["by_scope"]],
-                unit=label("chart.co2e", lang),
-                salt="scope",
-            )
-        )
+        out["scope"] = _scope_chart(totals, lang)
     return out
+
+
+def _scope_chart(totals: Mapping[str, Any], lang: str) -> Markup:
+    """Emissions by scope [tCO2e], the chart the inventory and park reports share."""
+    return _svg(
+        charts.bar_chart(
+            [label(f"scope.{s['scope']}", lang) for s in totals["by_scope"]],
+            [s["co2e_t"] for s in totals["by_scope"]],
+            unit=label("chart.co2e", lang),
+            salt="scope",
+        )
+    )
 
 
 def _park_charts(doc: Mapping[str, Any], lang: str) -> dict[str, Markup]:
@@ -355,14 +360,7 @@ def _park_charts(doc: Mapping[str, Any], lang: str) -> dict[str, Markup]:
             )
         )
     if totals["by_scope"]:
-        out["scope"] = _svg(
-            charts.bar_chart(
-                [label(f"scope.{s['scope']}", lang) for s in totals["by_scope"]],
-                [s["co2e_t"] for s in totals["by_scope"]],
-                unit=label("chart.co2e", lang),
-                salt="scope",
-            )
-        )
+        out["scope"] = _scope_chart(totals, lang)
     return out
 
 
