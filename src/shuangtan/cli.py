@@ -685,9 +685,9 @@ def _recompute_within(code: str, period: str, reason: str) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from sqlalchemy.orm import Session
 
+    from shuangtan.adapters.db.records import recompute_subtree
     from shuangtan.adapters.db.repositories import SYSTEM, Store
     from shuangtan.services.calculation import default_library, present
-    from shuangtan.web.reports_api import recompute_subtree
 
     _, engine = _database()
     library = default_library()

@@ -11,24 +11,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-import orjson
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
-from shuangtan.adapters.db.models import Inventory, Job, Organization, ReportFile, Verification
+from shuangtan.adapters.db.models import Job, ReportFile
+from shuangtan.adapters.db.records import (
+    recompute_subtree,
+    report_file,
+    report_files,
+    statement_for,
+)
 from shuangtan.adapters.db.repositories import Store, utcnow
-from shuangtan.errors import InputError, NotFoundError, PermissionDeniedError, ShuangtanError
-from shuangtan.factors import FactorLibrary
-from shuangtan.services.access import Action, Principal
-from shuangtan.services.inventories import parse_period, recompute
+from shuangtan.errors import InputError, PermissionDeniedError, ShuangtanError
+from shuangtan.services.access import Action
+from shuangtan.services.inventories import parse_period
 from shuangtan.web import schemas as s
 from shuangtan.web.deps import ScopedStore, State
 from shuangtan.web.jobs import Progress, job_body
 from shuangtan.web.params import Limit, Offset, OptId, PathId
 
-__all__ = ["recompute_subtree", "router", "statement_for"]
+__all__ = ["router"]
 
 router = APIRouter()
 
@@ -70,35 +73,6 @@ class ReportFileOut(BaseModel):
     sha256: str
     created_at: s.UtcDateTime
     job_id: int | None
-
-
-def statement_for(session: Session, inventory_id: int) -> dict[str, Any] | None:
-    """The verification statement of an inventory version, as a report shows it, or None."""
-    case = session.scalars(
-        select(Verification)
-        .where(
-            Verification.inventory_id == inventory_id,
-            Verification.state.in_(("verified", "published")),
-        )
-        .order_by(Verification.id.desc())
-    ).first()
-    if case is None or case.statement is None:
-        return None
-    signed = orjson.loads(case.statement)
-    return {
-        "state": case.state,
-        "verifier": signed["verifier"],
-        "signed_at": signed["signed_at"],
-        "signed_by": signed["signed_by"],
-        "key_id": case.key_id,
-        "content_sha256": signed["inventory"]["content_sha256"],
-        "signature": case.signature,
-        "opinion": signed["opinion"],
-        "findings": [
-            {"id": f["number"], "title": f["title"], "status": f["status"]}
-            for f in signed["findings"]
-        ],
-    }
 
 
 def _new_job(store: Store, kind: str, org_id: int, params: dict[str, Any]) -> Job:
@@ -183,17 +157,8 @@ def list_reports(
     A report shows what its maker could see (a park's admin sees the park in an enterprise's
     report), so a stored file is served to its maker only; others generate their own.
     """
-    stmt = (
-        select(ReportFile)
-        .join(Organization, Organization.id == ReportFile.org_id)
-        .options(defer(ReportFile.content))
-    )
-    if not store.principal.is_platform_admin:
-        stmt = stmt.where(ReportFile.created_by == store.principal.user_id)
-    if org_id is not None:
-        stmt = stmt.where(ReportFile.org_id == store.get_org(org_id).id)
-    total = store.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = store.session.scalars(stmt.order_by(ReportFile.id.desc()).limit(limit).offset(offset))
+    found, total = report_files(store, org_id=org_id, limit=limit, offset=offset)
+    rows = [r for r, _ in found]
     items = [
         {
             "id": r.id,
@@ -238,13 +203,7 @@ def list_reports(
 )
 def download_report(report_id: PathId, store: ScopedStore) -> Response:
     """A generated report file (its SHA-256 in ``X-Content-SHA256``)."""
-    row = store.session.get(ReportFile, report_id)
-    if row is None:
-        raise NotFoundError(f"report {report_id} not found", field="id")
-    org = store.session.get(Organization, row.org_id)
-    mine = store.principal.is_platform_admin or row.created_by == store.principal.user_id
-    if org is None or not mine or not store.principal.allows(Action.READ, org.path):
-        raise NotFoundError(f"report {report_id} not found", field="id")
+    row = report_file(store, report_id)
     disposition = "inline" if row.fmt in ("html", "pdf") else "attachment"
     return Response(
         row.content,
@@ -254,58 +213,6 @@ def download_report(report_id: PathId, store: ScopedStore) -> Response:
             "X-Content-SHA256": row.sha256,
         },
     )
-
-
-def recompute_subtree(
-    session: Session,
-    principal: Principal,
-    library: FactorLibrary,
-    org_id: int,
-    period: str,
-    *,
-    reason: str,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Recompute every current inventory of a subtree for a period, each in its own transaction.
-
-    A failing one is reported and the rest go on. ``progress(done, total)`` after each.
-    """
-    store = Store(session, principal)
-    root = store.get_org(org_id, Action.RECOMPUTE)
-    label = parse_period(period).label
-    targets = list(
-        session.execute(
-            select(Inventory.org_id, Organization.code)
-            .join(Organization, Organization.id == Inventory.org_id)
-            .where(
-                Organization.path.like(root.path + "%"),
-                Inventory.period == label,
-                Inventory.status == "current",
-            )
-            .order_by(func.length(Organization.path).desc(), Organization.path)
-        )
-    )
-    if not targets:
-        raise NotFoundError(f"no inventory under {root.code} for {label}", field="period")
-    done: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    session.commit()
-    for n, (target, code) in enumerate(targets, start=1):
-        try:
-            _, version, computed, diff = recompute(
-                Store(session, principal), library, target, parse_period(label), reason=reason
-            )
-            session.commit()
-            delta = None if diff is None else diff["co2e_t"]["delta"]
-            done.append(
-                {"org": code, "version": version, "co2e_t": computed.co2e_t, "delta_co2e_t": delta}
-            )
-        except ShuangtanError as exc:
-            session.rollback()
-            failed.append({"org": code, "error": str(exc)})
-        if progress is not None:
-            progress(n, len(targets))
-    return {"period": label, "recomputed": done, "failed": failed}
 
 
 @router.post(

@@ -15,10 +15,10 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select
 
 from shuangtan.adapters.db.audit import verify as verify_audit
-from shuangtan.adapters.db.models import AuditRecord, Evidence, Organization
+from shuangtan.adapters.db.models import Evidence
+from shuangtan.adapters.db.records import audit_page
 from shuangtan.adapters.db.verification import (
     EVIDENCE_TYPES,
     MAX_EVIDENCE_BYTES,
@@ -27,7 +27,6 @@ from shuangtan.adapters.db.verification import (
 )
 from shuangtan.domain.platform import Role
 from shuangtan.errors import InputError, PermissionDeniedError
-from shuangtan.services.access import Action
 from shuangtan.web import schemas as s
 from shuangtan.web.deps import ScopedStore, State
 from shuangtan.web.params import Limit, Offset, OptId, PathId
@@ -471,19 +470,9 @@ def audit_history(
 
     With ``org_id``: that organisation's subtree.
     """
-    stmt = select(AuditRecord).outerjoin(Organization, Organization.id == AuditRecord.org_id)
-    condition = store.where(Action.READ)
-    if condition is not None:
-        stmt = stmt.where(Organization.id.is_not(None), condition)
-    if org_id is not None:
-        org = store.get_org(org_id)
-        stmt = stmt.where(or_(Organization.path.like(org.path + "%"), AuditRecord.org_id == org.id))
-    if entity is not None:
-        stmt = stmt.where(AuditRecord.entity == entity)
-    if entity_id is not None:
-        stmt = stmt.where(AuditRecord.entity_id == entity_id)
-    total = store.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = store.session.scalars(stmt.order_by(AuditRecord.seq.desc()).limit(limit).offset(offset))
+    rows, total = audit_page(
+        store, org_id=org_id, entity=entity, entity_id=entity_id, limit=limit, offset=offset
+    )
     items = [
         {
             "seq": r.seq,

@@ -19,10 +19,10 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
-from sqlalchemy.orm import defer
+from sqlalchemy import select
 
-from shuangtan.adapters.db.models import Inventory, Organization, ReportFile
+from shuangtan.adapters.db.models import Inventory, Organization
+from shuangtan.adapters.db.records import report_files
 from shuangtan.domain.platform import OrgKind
 from shuangtan.services.access import Action
 from shuangtan.web.ui.core import N_, Page, Table, UiPage, display_name, render
@@ -116,23 +116,13 @@ def reports_page(request: Request, page: UiPage, org: OptId = None) -> Response:
     within = store.get_org(org) if org is not None else None
     table = Table.from_request(request, ("created",), default="created", direction="desc")
     table.size = PAGE_SIZE
-    stmt = (
-        select(ReportFile, Organization)
-        .join(Organization, Organization.id == ReportFile.org_id)
-        .options(defer(ReportFile.content))
+    found, table.total = report_files(
+        store,
+        within=within,
+        newest_first=table.descending,
+        limit=table.size,
+        offset=table.offset,
     )
-    condition = store.where(Action.READ)
-    if condition is not None:
-        stmt = stmt.where(condition)
-    # A stored report shows what its maker could see: it is listed to its maker (as the API
-    # serves it, GET /api/v1/reports/{id}).
-    if not store.principal.is_platform_admin:
-        stmt = stmt.where(ReportFile.created_by == store.principal.user_id)
-    if within is not None:
-        stmt = stmt.where(Organization.path.like(within.path + "%"))
-    table.total = store.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    order = ReportFile.id.desc() if table.descending else ReportFile.id.asc()
-    found = store.session.execute(stmt.order_by(order).limit(table.size).offset(table.offset))
     rows = [
         {
             "id": report.id,
